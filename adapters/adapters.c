@@ -1,0 +1,99 @@
+/*
+ * adapters.c: the table of compiled-in adapters and URI dispatch.
+ * Owns: which scheme goes to which adapter. Must never: hold adapter state.
+ * Adding a transport: write adapters/NAME.c with its ops, add one line below.
+ */
+#include "engine/adapter.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern const struct vg_source_ops vg_file_source;
+extern const struct vg_sink_ops vg_file_sink;
+extern const struct vg_store_ops vg_memory_store;
+
+static const struct vg_source_ops *const sources[] = {&vg_file_source, NULL};
+static const struct vg_sink_ops *const sinks[] = {&vg_file_sink, NULL};
+static const struct vg_store_ops *const stores[] = {&vg_memory_store, NULL};
+
+/* "mqtt://x" -> "mqtt"; a path or "-" -> "file"; "memory" -> "memory". */
+static void scheme_of(const char *uri, char *out, size_t cap)
+{
+    const char *sep = strstr(uri, "://");
+    size_t n = sep ? (size_t)(sep - uri) : 0;
+    if (!sep || n == 0 || n >= cap || strchr(uri, '/') < sep) {
+        snprintf(out, cap, "%s", !strcmp(uri, "memory") ? "memory" : "file");
+        return;
+    }
+    memcpy(out, uri, n);
+    out[n] = 0;
+}
+
+static const char *const planned[] = {"mqtt", "kafka", "redis", NULL};
+
+static int unknown(const char *scheme, const char *what, struct vg_error *err)
+{
+    for (const char *const *p = planned; *p; p++)
+        if (!strcmp(*p, scheme))
+            return vg_error_set(err, VG_EUSAGE, "%s '%s://' is not available in this build of vigil "
+                                "(it has: file paths and -%s)", what, scheme,
+                                !strcmp(what, "state store") ? ", memory" : "");
+    return vg_error_set(err, VG_EUSAGE, "unknown %s scheme '%s://'", what, scheme);
+}
+
+int vg_source_open(const char *uri, struct vg_source_handle *out, struct vg_error *err)
+{
+    char scheme[32];
+    scheme_of(uri, scheme, sizeof scheme);
+    for (const struct vg_source_ops *const *o = sources; *o; o++)
+        if (!strcmp((*o)->scheme, scheme)) {
+            out->ops = *o;
+            return (*o)->open(uri, &out->src, err);
+        }
+    return unknown(scheme, "input", err);
+}
+
+int vg_sink_open(const char *uri, struct vg_sink_handle *out, struct vg_error *err)
+{
+    char scheme[32];
+    scheme_of(uri, scheme, sizeof scheme);
+    for (const struct vg_sink_ops *const *o = sinks; *o; o++)
+        if (!strcmp((*o)->scheme, scheme)) {
+            out->ops = *o;
+            return (*o)->open(uri, &out->sink, err);
+        }
+    return unknown(scheme, "output", err);
+}
+
+int vg_store_open(const char *uri, struct vg_store_handle *out, struct vg_error *err)
+{
+    char scheme[32];
+    scheme_of(uri, scheme, sizeof scheme);
+    for (const struct vg_store_ops *const *o = stores; *o; o++)
+        if (!strcmp((*o)->scheme, scheme)) {
+            out->ops = *o;
+            return (*o)->open(uri, &out->store, err);
+        }
+    return unknown(scheme, "state store", err);
+}
+
+void vg_source_close(struct vg_source_handle *h)
+{
+    if (h->ops)
+        h->ops->close(h->src);
+    h->ops = NULL;
+}
+
+void vg_sink_close(struct vg_sink_handle *h)
+{
+    if (h->ops)
+        h->ops->close(h->sink);
+    h->ops = NULL;
+}
+
+void vg_store_close(struct vg_store_handle *h)
+{
+    if (h->ops)
+        h->ops->close(h->store);
+    h->ops = NULL;
+}

@@ -1,0 +1,96 @@
+/*
+ * adapter.h: the three seams to the outside world — sources, sinks and state
+ * stores — and the registry that picks one by URI.
+ * Owns: the vtables. Must never: know about a particular transport; each
+ * adapter is one file under adapters/ plus one line in adapters/adapters.c.
+ * DESIGN: like SQLite's VFS, each table starts with a version so it can grow.
+ * Sources hand out borrowed message slices valid until the next poll; sinks
+ * take whole NDJSON lines in batches; stores will take dirty state at
+ * checkpoints (issue 4) and load it at start.
+ */
+#ifndef VG_ADAPTER_H
+#define VG_ADAPTER_H
+
+#include "engine/error.h"
+
+#define VG_ADAPTER_VERSION 1
+
+struct vg_source;
+struct vg_sink;
+struct vg_store;
+
+/** One input message: a line of a file, or an MQTT/Kafka payload. Borrowed. */
+struct vg_msg {
+    const char *data;
+    size_t len;         /* bytes in data */
+    size_t orig_len;    /* the message's real length (> len if truncated) */
+    uint64_t pos;       /* line number, offset or sequence, for dead letters */
+};
+
+struct vg_source_ops {
+    int version;
+    const char *scheme;  /* "file" (paths and -), "mqtt", "kafka" */
+    /** Open @p uri. @returns 0 or a VG_E* code with @p err filled. */
+    int (*open)(const char *uri, struct vg_source **out, struct vg_error *err);
+    /**
+     * Fill up to @p cap messages, waiting at most @p timeout_ms for the first.
+     * @returns the count (0 when idle), sets *eof at the end of a finite input,
+     * or a negative code with @p err filled. Messages stay valid until the next poll.
+     */
+    int (*poll)(struct vg_source *src, struct vg_msg *msgs, int cap, int timeout_ms, bool *eof,
+                struct vg_error *err);
+    /** Commit everything polled so far (after a checkpoint); NULL if nothing to do. */
+    int (*commit)(struct vg_source *src, struct vg_error *err);
+    /** A short name for dead letters ("stdin", a path, a topic). */
+    const char *(*name)(struct vg_source *src);
+    bool live;           /* input never ends by itself (MQTT, Kafka) */
+    void (*close)(struct vg_source *src);
+};
+
+struct vg_sink_ops {
+    int version;
+    const char *scheme;
+    int (*open)(const char *uri, struct vg_sink **out, struct vg_error *err);
+    /** Take whole NDJSON lines (each ends with '\n'). May buffer. */
+    int (*write)(struct vg_sink *sink, const char *buf, size_t len, struct vg_error *err);
+    int (*flush)(struct vg_sink *sink, struct vg_error *err);
+    void (*close)(struct vg_sink *sink);
+};
+
+struct vg_store_ops {
+    int version;
+    const char *scheme;  /* "memory", "redis" */
+    int (*open)(const char *uri, struct vg_store **out, struct vg_error *err);
+    void (*close)(struct vg_store *store);
+};
+
+/** An open source with its ops. */
+struct vg_source_handle {
+    const struct vg_source_ops *ops;
+    struct vg_source *src;
+};
+
+struct vg_sink_handle {
+    const struct vg_sink_ops *ops;
+    struct vg_sink *sink;
+};
+
+struct vg_store_handle {
+    const struct vg_store_ops *ops;
+    struct vg_store *store;
+};
+
+/**
+ * @brief Open the adapter a URI names: "mqtt://…", "kafka://…", "redis://…",
+ * "memory", or else a file path ("-" is stdin/stdout, "stderr" for sinks).
+ * @returns 0, VG_EUSAGE for a scheme this build does not have, or the adapter's error.
+ */
+int vg_source_open(const char *uri, struct vg_source_handle *out, struct vg_error *err);
+int vg_sink_open(const char *uri, struct vg_sink_handle *out, struct vg_error *err);
+int vg_store_open(const char *uri, struct vg_store_handle *out, struct vg_error *err);
+
+void vg_source_close(struct vg_source_handle *h);
+void vg_sink_close(struct vg_sink_handle *h);
+void vg_store_close(struct vg_store_handle *h);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * alert.h: the alert lifecycle of one (rule, subject) and the alert record.
+ * Owns: struct vg_rstate (per rule and subject: pending grades, live alert,
+ * clear timer), the state machine that advances it on a sample, deterministic
+ * alert ids, and the JSON form of an alert.
+ * Must never: allocate, or let a live alert's level fall.
+ * DESIGN (the exact semantics of DESIGN.md):
+ *  - each grade starts pending at the first sample where its condition holds
+ *    and fires at the first later sample at or after start + for, provided it
+ *    held at every sample between; a sample where it fails resets it; for: 0s
+ *    fires on the first holding sample;
+ *  - the level is the highest grade that has fired; a higher grade firing while
+ *    the alert lives emits `escalated`; the level never falls;
+ *  - started_at is when the breach began: the earliest pending start among the
+ *    grades holding when the alert first fires (for nested grades, the lowest);
+ *  - resolution mirrors `for`: the clear condition (explicit `clear`, else "the
+ *    lowest grade no longer holds") starts a timer at its first holding sample
+ *    and resolves at the first sample at or after start + clear_for; any sample
+ *    where it does not hold (the alert's condition holds again, or a value in
+ *    the hysteresis band) resets it. clear_for defaults to 0s.
+ *  - after `resolved` every timer restarts from the next sample: a later breach
+ *    is a new alert with a new id.
+ */
+#ifndef VG_ALERT_H
+#define VG_ALERT_H
+
+#include "engine/rule.h"
+
+enum vg_alert_status { VG_ALERT_FIRING = 1, VG_ALERT_ESCALATED = 2, VG_ALERT_RESOLVED = 3 };
+
+/** Per (rule, subject) state. 64 bytes. */
+struct vg_rstate {
+    vg_ts pending[VG_GRADES_MAX];  /* start of the current holding streak, or VG_TS_NONE */
+    vg_ts started_at;              /* live alert's start, or VG_TS_NONE */
+    vg_ts clear_since;             /* clear timer, or VG_TS_NONE */
+    uint32_t next;                 /* next state of the same subject (index + 1; 0 = end) */
+    uint16_t rule;                 /* rule index */
+    uint8_t level;                 /* live alert's level; 0 = no live alert */
+    uint8_t reserved;
+};
+
+void vg_rstate_init(struct vg_rstate *st, uint16_t rule);
+
+/** What a sample did to the state: at most one transition per sample. */
+struct vg_transition {
+    uint8_t status;      /* 0 = nothing; else enum vg_alert_status */
+    uint8_t level;
+    uint8_t grade;       /* index of the deciding grade (or of the lowest, for resolve) */
+    vg_ts started_at;
+    vg_ts since;         /* when the deciding condition began to hold */
+};
+
+/**
+ * @brief Advance @p st by one sample at time @p ts with environment @p env.
+ * @returns true and fills @p out if the alert changed state. Never allocates.
+ * @thread the worker owning the subject.
+ */
+bool vg_rstate_step(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
+                    const struct vg_eval_env *env, struct vg_transition *out);
+
+/** An alert state change, as a worker hands it to the output stage. */
+struct vg_alert {
+    uint32_t rule;           /* rule index */
+    uint8_t status, level, grade, plant_len, dev_len;
+    double value;
+    vg_ts started_at, at, since;
+    const char *region;      /* borrowed from the registry, or NULL */
+    char plant[64];
+    char device[64];
+};
+
+/** @brief The deterministic id: hash of rule id, plant, device and started_at (16 hex). */
+void vg_alert_id(const char *rule, const char *plant, size_t plant_len, const char *device,
+                 size_t dev_len, vg_ts started_at, char out[17]);
+
+/** @brief Write @p a as one JSON line (with '\n'). @returns length, or -1 if @p cap is short. */
+int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char *buf, size_t cap);
+
+const char *vg_alert_status_name(int status);
+
+#endif

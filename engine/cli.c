@@ -1,0 +1,439 @@
+/*
+ * cli.c: parses flags from declarative tables, prints help from the same
+ * tables, and runs the commands.
+ * Owns: argument parsing and user-facing messages on stderr. Must never: run
+ * a pipeline with a half-valid configuration.
+ */
+#include "engine/cli.h"
+#include "engine/clock.h"
+#include "engine/pipeline.h"
+#include "engine/registry.h"
+#include "engine/rule.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct flag {
+    const char *name;     /* without "--" */
+    const char *arg;      /* metavariable, or NULL for a switch */
+    const char *help;
+};
+
+static const struct flag check_flags[] = {
+    {"registry", "FILE", "also check the rules against this registry (a `where` selecting no plant "
+                         "is an error) and validate the registry itself"},
+    {"help", NULL, "show this help"},
+    {NULL, NULL, NULL}};
+
+static const struct flag run_flags[] = {
+    {"config", "FILE", "configuration file (not available in this version)"},
+    {"rules", "PATH", "rule file or directory; repeatable (default: ./rules)"},
+    {"registry", "FILE", "plants and regions (names, regions, industries, contacts, points)"},
+    {"input", "FILE|-", "telemetry NDJSON, one message per line (default: - = stdin)"},
+    {"alerts", "FILE|-", "where alerts go, one JSON object per line (default: - = stdout)"},
+    {"sms", "FILE", "where SMS requests go (none are produced by this version)"},
+    {"dead-letter", "FILE", "where rejected input goes, with a reason (default: stderr)"},
+    {"state", "URI", "state store: memory (default); redis://[:PASSWORD@]HOST:PORT[/DB] is not "
+                     "available in this version"},
+    {"threads", "N", "shard workers (default: the number of cores)"},
+    {"lateness", "DUR", "allowed lateness of event time, e.g. 5s (default 0s; used by time-driven "
+                        "rules)"},
+    {"start", "TS", "start of the clock, epoch ms or RFC 3339 (used by time-driven rules)"},
+    {"until", "TS", "advance the clock to TS at the end of input (used by time-driven rules)"},
+    {"summary", NULL, "print per-rule counts, levels and the busiest plants to stderr at the end"},
+    {"help", NULL, "show this help"},
+    {NULL, NULL, NULL}};
+
+static const struct flag test_flags[] = {{"help", NULL, "show this help"}, {NULL, NULL, NULL}};
+
+struct command {
+    const char *name, *usage, *summary;
+    const struct flag *flags;
+    int (*run)(int argc, char **argv);
+};
+
+static int cmd_check(int argc, char **argv);
+static int cmd_run(int argc, char **argv);
+static int cmd_test(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"check", "vigil check [--registry FILE] PATH...",
+     "Validate rule files and directories; print every error as file:line:col: message.",
+     check_flags, cmd_check},
+    {"run", "vigil run [--config FILE] [--rules PATH]... [--registry FILE] [--input FILE|-]\n"
+            "          [--alerts FILE|-] [--sms FILE] [--dead-letter FILE] [--state URI]\n"
+            "          [--threads N] [--lateness DUR] [--start TS] [--until TS] [--summary]",
+     "Apply the rules to telemetry and write graded alerts. With no flags: read stdin, load "
+     "./rules, keep state in memory, write alerts to stdout.",
+     run_flags, cmd_run},
+    {"test", "vigil test PATH...", "Run rule unit tests (not available in this version).",
+     test_flags, cmd_test},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static void print_help(FILE *out, const struct command *c)
+{
+    fprintf(out, "usage: %s\n\n%s\n\noptions:\n", c->usage, c->summary);
+    for (const struct flag *f = c->flags; f->name; f++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        fprintf(out, "  %-22s %s\n", left, f->help);
+    }
+    fprintf(out, "\nexit status: 0 ok; 1 invalid rules, registry or config (or failed rule tests);\n"
+                 "2 usage error or missing file; 3 input or output failure while running.\n");
+}
+
+static void print_main_help(FILE *out)
+{
+    fprintf(out, "usage: vigil COMMAND [OPTIONS]\n\n"
+                 "vigil is a stream-processing early-warning engine for work-safety supervision.\n\n"
+                 "commands:\n");
+    for (const struct command *c = commands; c->name; c++)
+        fprintf(out, "  %-7s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'vigil COMMAND --help' for a command's options. 'vigil --version' prints "
+                 "the version.\n");
+}
+
+/* Parsed flags: values by flag index; "rules" may repeat. */
+struct parsed {
+    const char *value[32];
+    bool set[32];
+    const char *rules[64];
+    int n_rules;
+    char **pos;
+    int n_pos;
+};
+
+static int parse_flags(const struct command *c, int argc, char **argv, struct parsed *p)
+{
+    memset(p, 0, sizeof *p);
+    p->pos = calloc((size_t)argc + 1, sizeof *p->pos);
+    bool only_pos = false;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (only_pos || a[0] != '-' || a[1] != '-' ) {
+            if (!only_pos && a[0] == '-' && a[1] != 0) {
+                fprintf(stderr, "vigil %s: unknown option '%s' (see vigil %s --help)\n", c->name, a, c->name);
+                return VG_EXIT_USAGE;
+            }
+            p->pos[p->n_pos++] = a;
+            continue;
+        }
+        if (a[2] == 0) {
+            only_pos = true;
+            continue;
+        }
+        char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        int k = -1;
+        for (int j = 0; c->flags[j].name; j++)
+            if (strlen(c->flags[j].name) == nlen && !strncmp(c->flags[j].name, a + 2, nlen))
+                k = j;
+        if (k < 0) {
+            fprintf(stderr, "vigil %s: unknown option '%.*s' (see vigil %s --help)\n", c->name,
+                    (int)nlen + 2, a, c->name);
+            return VG_EXIT_USAGE;
+        }
+        const struct flag *f = &c->flags[k];
+        const char *val = NULL;
+        if (f->arg) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                fprintf(stderr, "vigil %s: option --%s needs a value (%s)\n", c->name, f->name, f->arg);
+                return VG_EXIT_USAGE;
+            }
+        } else if (eq) {
+            fprintf(stderr, "vigil %s: option --%s takes no value\n", c->name, f->name);
+            return VG_EXIT_USAGE;
+        }
+        if (!strcmp(f->name, "rules")) {
+            if (p->n_rules == 64) {
+                fprintf(stderr, "vigil %s: at most 64 --rules\n", c->name);
+                return VG_EXIT_USAGE;
+            }
+            p->rules[p->n_rules++] = val;
+        }
+        p->value[k] = val;
+        p->set[k] = true;
+    }
+    return VG_EXIT_OK;
+}
+
+static int flag_index(const struct command *c, const char *name)
+{
+    for (int j = 0; c->flags[j].name; j++)
+        if (!strcmp(c->flags[j].name, name))
+            return j;
+    return -1;
+}
+
+static const char *get(const struct command *c, const struct parsed *p, const char *name)
+{
+    int k = flag_index(c, name);
+    return k >= 0 ? p->value[k] : NULL;
+}
+
+static bool has(const struct command *c, const struct parsed *p, const char *name)
+{
+    int k = flag_index(c, name);
+    return k >= 0 && p->set[k];
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int need_exists(const char *cmd, const char *what, const char *path)
+{
+    if (exists(path))
+        return 0;
+    fprintf(stderr, "vigil %s: %s '%s' does not exist\n", cmd, what, path);
+    return -1;
+}
+
+static int load_registry(const char *cmd, const char *path, struct vg_registry **reg)
+{
+    if (!path) {
+        *reg = vg_registry_empty();
+        return VG_EXIT_OK;
+    }
+    struct vg_diags d;
+    vg_diags_init(&d);
+    if (vg_registry_load(reg, path, &d) < 0) {
+        vg_diags_print(&d, stderr);
+        fprintf(stderr, "vigil %s: the registry has %zu error%s\n", cmd, d.n, d.n == 1 ? "" : "s");
+        vg_diags_fini(&d);
+        return VG_EXIT_INVALID;
+    }
+    vg_diags_fini(&d);
+    return VG_EXIT_OK;
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (const struct command *c = commands; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const struct command *c = find_command("check");
+    struct parsed p;
+    int rc = parse_flags(c, argc, argv, &p);
+    if (rc == VG_EXIT_OK && has(c, &p, "help")) {
+        print_help(stdout, c);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (p.n_pos == 0) {
+        fprintf(stderr, "vigil check: give at least one rule file or directory\n");
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    const char *regpath = get(c, &p, "registry");
+    for (int i = 0; i < p.n_pos; i++)
+        if (need_exists("check", "rule path", p.pos[i]) < 0)
+            rc = VG_EXIT_USAGE;
+    if (regpath && need_exists("check", "registry", regpath) < 0)
+        rc = VG_EXIT_USAGE;
+    if (rc)
+        goto out;
+    struct vg_registry *reg = NULL;
+    struct vg_diags d;
+    vg_diags_init(&d);
+    int reg_rc = VG_EXIT_OK;
+    if (regpath && vg_registry_load(&reg, regpath, &d) < 0)
+        reg_rc = VG_EXIT_INVALID;
+    struct vg_ruleset *rs = NULL;
+    vg_ruleset_load(&rs, (const char *const *)p.pos, (size_t)p.n_pos, reg, &d);
+    if (d.n) {
+        vg_diags_print(&d, stderr);
+        fprintf(stderr, "vigil check: %zu error%s\n", d.n, d.n == 1 ? "" : "s");
+        rc = VG_EXIT_INVALID;
+    } else {
+        printf("vigil check: %u rule%s OK", rs->n_rules, rs->n_rules == 1 ? "" : "s");
+        if (reg)
+            printf(" against %u plants in %u regions", reg->n_plants, reg->n_regions);
+        printf("\n");
+        rc = reg_rc;
+    }
+    vg_ruleset_destroy(rs);
+    vg_registry_destroy(reg);
+    vg_diags_fini(&d);
+out:
+    free(p.pos);
+    return rc;
+}
+
+static int parse_ts_flag(const char *name, const char *v, vg_ts *out)
+{
+    if (vg_ts_parse(v, out) < 0) {
+        fprintf(stderr, "vigil run: --%s '%s' is not epoch milliseconds or RFC 3339 "
+                        "(e.g. 2026-11-23T08:00:00+08:00)\n", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const struct command *c = find_command("run");
+    struct parsed p;
+    int rc = parse_flags(c, argc, argv, &p);
+    struct vg_registry *reg = NULL;
+    struct vg_ruleset *rs = NULL;
+    struct vg_source_handle in = {0};
+    struct vg_sink_handle alerts = {0}, dead = {0}, sms = {0};
+    struct vg_store_handle store = {0};
+    struct vg_error err = {0};
+    if (rc == VG_EXIT_OK && has(c, &p, "help")) {
+        print_help(stdout, c);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (p.n_pos) {
+        fprintf(stderr, "vigil run: unexpected argument '%s' (input is given with --input)\n", p.pos[0]);
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    if (has(c, &p, "config")) {
+        fprintf(stderr, "vigil run: --config is not available in this version; use flags\n");
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    const char *v;
+    if ((v = get(c, &p, "threads"))) {
+        char *end;
+        long t = strtol(v, &end, 10);
+        if (*end || t < 1 || t > VG_THREADS_MAX) {
+            fprintf(stderr, "vigil run: --threads must be 1..%d, not '%s'\n", VG_THREADS_MAX, v);
+            rc = VG_EXIT_USAGE;
+            goto out;
+        }
+        threads = (int)t;
+    }
+    vg_ts lateness = 0, start = VG_TS_NONE, until = VG_TS_NONE;
+    const char *why;
+    if ((v = get(c, &p, "lateness")) && vg_duration_parse(v, strlen(v), &lateness, &why) < 0) {
+        fprintf(stderr, "vigil run: --lateness '%s': %s\n", v, why);
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    if (((v = get(c, &p, "start")) && parse_ts_flag("start", v, &start) < 0) ||
+        ((v = get(c, &p, "until")) && parse_ts_flag("until", v, &until) < 0)) {
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    (void)lateness;
+    (void)start;
+    (void)until;
+    static const char *default_rules[] = {"rules"};
+    const char *const *rules = p.n_rules ? p.rules : default_rules;
+    int n_rules = p.n_rules ? p.n_rules : 1;
+    for (int i = 0; i < n_rules; i++)
+        if (need_exists("run", "rule path", rules[i]) < 0)
+            rc = VG_EXIT_USAGE;
+    const char *regpath = get(c, &p, "registry");
+    if (regpath && need_exists("run", "registry", regpath) < 0)
+        rc = VG_EXIT_USAGE;
+    const char *input = get(c, &p, "input") ? get(c, &p, "input") : "-";
+    if (strcmp(input, "-") && !strstr(input, "://") && need_exists("run", "input", input) < 0)
+        rc = VG_EXIT_USAGE;
+    if (rc)
+        goto out;
+    if ((rc = load_registry("run", regpath, &reg)))
+        goto out;
+    struct vg_diags d;
+    vg_diags_init(&d);
+    if (vg_ruleset_load(&rs, rules, (size_t)n_rules, NULL, &d) < 0) {
+        vg_diags_print(&d, stderr);
+        fprintf(stderr, "vigil run: %zu error%s in the rules\n", d.n, d.n == 1 ? "" : "s");
+        vg_diags_fini(&d);
+        rc = VG_EXIT_INVALID;
+        goto out;
+    }
+    vg_diags_fini(&d);
+    const char *state = get(c, &p, "state") ? get(c, &p, "state") : "memory";
+    const char *alerts_uri = get(c, &p, "alerts") ? get(c, &p, "alerts") : "-";
+    const char *dead_uri = get(c, &p, "dead-letter") ? get(c, &p, "dead-letter") : "stderr";
+    int orc;
+    if ((orc = vg_store_open(state, &store, &err)) < 0 || (orc = vg_source_open(input, &in, &err)) < 0 ||
+        (orc = vg_sink_open(alerts_uri, &alerts, &err)) < 0 ||
+        (orc = vg_sink_open(dead_uri, &dead, &err)) < 0 ||
+        ((v = get(c, &p, "sms")) && (orc = vg_sink_open(v, &sms, &err)) < 0)) {
+        fprintf(stderr, "vigil run: %s\n", err.msg);
+        rc = orc == VG_EUSAGE || orc == VG_ENOENT ? VG_EXIT_USAGE : VG_EXIT_IO;
+        goto out;
+    }
+    struct vg_pipeline_config cfg = {rs, reg, &in, &alerts, &dead, threads, has(c, &p, "summary")};
+    struct vg_pipeline_stats st;
+    int prc = vg_pipeline_run(&cfg, &st, &err);
+    vg_pipeline_print(&st, rs, stderr);
+    vg_pipeline_stats_fini(&st);
+    if (prc < 0) {
+        fprintf(stderr, "vigil run: %s\n", err.msg);
+        rc = VG_EXIT_IO;
+    }
+out:
+    vg_source_close(&in);
+    vg_sink_close(&alerts);
+    vg_sink_close(&dead);
+    vg_sink_close(&sms);
+    vg_store_close(&store);
+    vg_ruleset_destroy(rs);
+    vg_registry_destroy(reg);
+    free(p.pos);
+    return rc;
+}
+
+static int cmd_test(int argc, char **argv)
+{
+    const struct command *c = find_command("test");
+    struct parsed p;
+    int rc = parse_flags(c, argc, argv, &p);
+    if (rc == VG_EXIT_OK && has(c, &p, "help"))
+        print_help(stdout, c);
+    else if (rc == VG_EXIT_OK) {
+        fprintf(stderr, "vigil test: rule unit tests are not available in this version\n");
+        rc = VG_EXIT_USAGE;
+    }
+    free(p.pos);
+    return rc;
+}
+
+int vg_cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help(stderr);
+        return VG_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        print_main_help(stdout);
+        return VG_EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("vigil %s\n", VG_VERSION);
+        return VG_EXIT_OK;
+    }
+    const struct command *c = find_command(cmd);
+    if (!c) {
+        fprintf(stderr, "vigil: unknown command '%s' (commands: check, run, test; see vigil --help)\n", cmd);
+        return VG_EXIT_USAGE;
+    }
+    return c->run(argc - 2, argv + 2);
+}

@@ -1,0 +1,700 @@
+/*
+ * json.c: the input parser. See json.h for the contract and design.
+ * Owns: jsmn's tokens, the parser's scratch, and the input dead-letter reasons.
+ * Must never: allocate after create, or let a line through half-understood.
+ */
+#define JSMN_STATIC
+#define JSMN_STRICT
+#include <jsmn.h>
+
+#include "engine/json.h"
+#include "engine/clock.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKENS_MAX (8 + VG_POINTS_MAX * 16)
+#define SCRATCH_MAX (VG_LINE_MAX + 64)
+
+struct vg_json_parser {
+    jsmntok_t tok[TOKENS_MAX];
+    struct vg_sample out[VG_POINTS_MAX];
+    char scratch[SCRATCH_MAX];   /* decoded escaped strings */
+    size_t scratch_used;
+};
+
+struct vg_json_parser *vg_json_parser_create(void)
+{
+    return calloc(1, sizeof(struct vg_json_parser));
+}
+
+void vg_json_parser_destroy(struct vg_json_parser *jp)
+{
+    free(jp);
+}
+
+static int reject(struct vg_reject *rej, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#include <stdarg.h>
+static int reject(struct vg_reject *rej, const char *reason, const char *fmt, ...)
+{
+    rej->reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rej->detail, sizeof rej->detail, fmt, ap);
+    va_end(ap);
+    return VG_EINVAL;
+}
+
+static inline bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The bytes a token really spans: jsmn gives string bounds inside the quotes. */
+static inline int tok_lo(const jsmntok_t *t)
+{
+    return t->type == JSMN_STRING ? t->start - 1 : t->start;
+}
+static inline int tok_hi(const jsmntok_t *t)
+{
+    return t->type == JSMN_STRING ? t->end + 1 : t->end;
+}
+
+/* Only whitespace and exactly one @p sep (or none if sep == 0) in [a, b). */
+static bool sep_ok(const char *s, int a, int b, char sep)
+{
+    bool seen = sep == 0;
+    for (int i = a; i < b; i++) {
+        if (is_ws(s[i]))
+            continue;
+        if (s[i] == sep && !seen) {
+            seen = true;
+            continue;
+        }
+        return false;
+    }
+    return seen;
+}
+
+/*
+ * Check the structure jsmn leaves unchecked (colons, commas, key sizes) for the
+ * value at tok[i]; returns the index after its subtree, or -1 if malformed.
+ */
+static int validate(const char *s, const jsmntok_t *tok, int ntok, int i, int depth)
+{
+    const jsmntok_t *t = &tok[i];
+    if (depth > 32)
+        return -1;
+    if (t->type == JSMN_STRING) {
+        return t->size == 0 ? i + 1 : -1;
+    }
+    if (t->type == JSMN_PRIMITIVE) {
+        return i + 1;
+    }
+    bool obj = t->type == JSMN_OBJECT;
+    int j = i + 1, prev_hi = t->start + 1;
+    for (int k = 0; k < t->size; k++) {
+        if (j >= ntok)
+            return -1;
+        if (!sep_ok(s, prev_hi, tok_lo(&tok[j]), k == 0 ? 0 : ','))
+            return -1;
+        if (obj) {
+            const jsmntok_t *key = &tok[j];
+            if (key->type != JSMN_STRING || key->size != 1 || j + 1 >= ntok)
+                return -1;
+            if (!sep_ok(s, tok_hi(key), tok_lo(&tok[j + 1]), ':'))
+                return -1;
+            j++;
+        }
+        prev_hi = tok_hi(&tok[j]);
+        j = validate(s, tok, ntok, j, depth + 1);
+        if (j < 0)
+            return -1;
+    }
+    if (!sep_ok(s, prev_hi, t->end - 1, 0))
+        return -1;
+    return j;
+}
+
+static inline bool key_is(const char *s, const jsmntok_t *k, const char *lit, int n)
+{
+    return k->end - k->start == n && memcmp(s + k->start, lit, (size_t)n) == 0;
+}
+
+/* Decode a JSON string token into a slice; validates escapes, control bytes, UTF-8. */
+static int string_value(struct vg_json_parser *jp, const char *s, const jsmntok_t *t,
+                        struct vg_str *out)
+{
+    const unsigned char *p = (const unsigned char *)s + t->start;
+    size_t n = (size_t)(t->end - t->start);
+    bool plain = true;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' || p[i] < 0x20 || p[i] >= 0x80) {
+            plain = false;
+            break;
+        }
+    }
+    if (plain) {
+        out->p = (const char *)p;
+        out->n = (uint32_t)n;
+        return 0;
+    }
+    if (jp->scratch_used + n * 3 + 4 > SCRATCH_MAX)
+        return -1;
+    char *o = jp->scratch + jp->scratch_used, *o0 = o;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c < 0x20)
+            return -1;
+        if (c == '\\') {
+            if (i + 1 >= n)
+                return -1;
+            char e = (char)p[i + 1];
+            i += 2;
+            switch (e) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '/': *o++ = '/'; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'u': {
+                unsigned cp = 0;
+                if (i + 4 > n)
+                    return -1;
+                for (int k = 0; k < 4; k++) {
+                    unsigned char h = p[i + k];
+                    cp = cp * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+                }
+                i += 4;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    unsigned lo = 0;
+                    if (i + 6 > n || p[i] != '\\' || p[i + 1] != 'u')
+                        return -1;
+                    for (int k = 0; k < 4; k++) {
+                        unsigned char h = p[i + 2 + k];
+                        lo = lo * 16 + (unsigned)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+                    }
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return -1;
+                    i += 6;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    return -1;
+                }
+                if (cp == 0)
+                    return -1; /* NUL inside an id is never meant */
+                if (cp < 0x80) {
+                    *o++ = (char)cp;
+                } else if (cp < 0x800) {
+                    *o++ = (char)(0xC0 | cp >> 6);
+                    *o++ = (char)(0x80 | (cp & 0x3F));
+                } else if (cp < 0x10000) {
+                    *o++ = (char)(0xE0 | cp >> 12);
+                    *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+                    *o++ = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    *o++ = (char)(0xF0 | cp >> 18);
+                    *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
+                    *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+                    *o++ = (char)(0x80 | (cp & 0x3F));
+                }
+                break;
+            }
+            default:
+                return -1;
+            }
+            continue;
+        }
+        if (c < 0x80) {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        /* UTF-8: validate one sequence (no overlongs, no surrogates, <= U+10FFFF) */
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+        if (len == 0 || c > 0xF4 || i + (size_t)len > n)
+            return -1;
+        for (int k = 1; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return -1;
+        if ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0) ||
+            (c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90))
+            return -1;
+        memcpy(o, p + i, (size_t)len);
+        o += len;
+        i += (size_t)len;
+    }
+    out->p = o0;
+    out->n = (uint32_t)(o - o0);
+    jp->scratch_used += (size_t)(o - o0);
+    return 0;
+}
+
+static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Parse a JSON number exactly. Returns 0, -1 if not a number, -2 if not finite. */
+static int number_value(const char *s, int a, int b, double *out, bool *is_int)
+{
+    const char *p = s + a, *end = s + b;
+    bool neg = false;
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p >= end || *p < '0' || *p > '9')
+        return -1;
+    uint64_t mant = 0;
+    int digits = 0, exp10 = 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (digits < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                if (mant)
+                    digits++;
+            } else {
+                exp10++;
+                digits++;
+            }
+            p++;
+        }
+    }
+    *is_int = true;
+    if (p < end && *p == '.') {
+        *is_int = false;
+        p++;
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (digits < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                if (mant)
+                    digits++;
+                exp10--;
+            } else {
+                digits++;
+            }
+            p++;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        *is_int = false;
+        p++;
+        int esign = 1, e = 0;
+        if (p < end && (*p == '+' || *p == '-'))
+            esign = *p++ == '-' ? -1 : 1;
+        if (p >= end || *p < '0' || *p > '9')
+            return -1;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (e < 100000)
+                e = e * 10 + (*p - '0');
+            p++;
+        }
+        exp10 += esign * e;
+    }
+    if (p != end)
+        return -1;
+    double v;
+    if (digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+        v = (double)mant;
+        v = exp10 < 0 ? v / pow10_tab[-exp10] : v * pow10_tab[exp10];
+    } else {
+        char tmp[400];
+        size_t n = (size_t)(b - a);
+        if (n >= sizeof tmp)
+            return -2;
+        memcpy(tmp, s + a, n);
+        tmp[n] = 0;
+        v = strtod(tmp, NULL);
+        neg = false;
+    }
+    if (!isfinite(v))
+        return -2;
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* Field slots filled while walking one object. */
+struct fields {
+    int plant, device, metric, value, ts, event, type, quality, points, alert_id, by, from, until;
+    int seq, unit;
+};
+
+static void fields_reset(struct fields *f)
+{
+    memset(f, -1, sizeof *f);
+}
+
+/* Map a key to its slot; unknown keys are accepted and ignored (forward compatible). */
+static int *field_slot(struct fields *f, const char *s, const jsmntok_t *k)
+{
+    switch (k->end - k->start) {
+    case 2:
+        if (key_is(s, k, "ts", 2)) return &f->ts;
+        if (key_is(s, k, "by", 2)) return &f->by;
+        break;
+    case 3:
+        if (key_is(s, k, "seq", 3)) return &f->seq;
+        break;
+    case 4:
+        if (key_is(s, k, "type", 4)) return &f->type;
+        if (key_is(s, k, "unit", 4)) return &f->unit;
+        if (key_is(s, k, "from", 4)) return &f->from;
+        break;
+    case 5:
+        if (key_is(s, k, "plant", 5)) return &f->plant;
+        if (key_is(s, k, "value", 5)) return &f->value;
+        if (key_is(s, k, "event", 5)) return &f->event;
+        if (key_is(s, k, "until", 5)) return &f->until;
+        break;
+    case 6:
+        if (key_is(s, k, "device", 6)) return &f->device;
+        if (key_is(s, k, "metric", 6)) return &f->metric;
+        if (key_is(s, k, "points", 6)) return &f->points;
+        break;
+    case 7:
+        if (key_is(s, k, "quality", 7)) return &f->quality;
+        break;
+    case 8:
+        if (key_is(s, k, "alert_id", 8)) return &f->alert_id;
+        break;
+    }
+    return NULL;
+}
+
+/* Walk the object at tok[i]; fill slots with value token indexes. Returns next index. */
+static int walk_object(const char *s, const jsmntok_t *tok, int ntok, int i, struct fields *f,
+                       struct vg_reject *rej, const char *where)
+{
+    int n = tok[i].size, j = i + 1;
+    for (int k = 0; k < n; k++) {
+        int *slot = field_slot(f, s, &tok[j]);
+        if (slot) {
+            if (*slot >= 0)
+                return reject(rej, "malformed", "%sduplicate key \"%.*s\"", where,
+                              tok[j].end - tok[j].start, s + tok[j].start), -1;
+            *slot = j + 1;
+        }
+        int end = tok[j + 1].end;
+        j += 2;
+        while (j < ntok && tok[j].start < end)
+            j++;
+    }
+    return j;
+}
+
+static const char *const type_names[] = {"?", "object", "array", "string", "primitive"};
+
+static int need_string(struct vg_json_parser *jp, const char *s, const jsmntok_t *tok, int idx,
+                       const char *name, bool required, const char *where, struct vg_str *out,
+                       struct vg_reject *rej)
+{
+    if (idx < 0) {
+        if (required)
+            return reject(rej, "missing_field", "%s\"%s\" is required", where, name);
+        out->p = "";
+        out->n = 0;
+        return 0;
+    }
+    const jsmntok_t *t = &tok[idx];
+    if (t->type != JSMN_STRING)
+        return reject(rej, "wrong_type", "%s\"%s\" must be a string, not %s", where, name,
+                      t->type == JSMN_PRIMITIVE ? "a number or literal" : type_names[t->type]);
+    if (string_value(jp, s, t, out) < 0)
+        return reject(rej, "bad_value", "%s\"%s\" has a bad escape, control byte or invalid UTF-8",
+                      where, name);
+    if (out->n == 0 && required)
+        return reject(rej, "bad_value", "%s\"%s\" must not be empty", where, name);
+    if (out->n > VG_ID_MAX)
+        return reject(rej, "bad_value", "%s\"%s\" is longer than %d bytes", where, name, VG_ID_MAX);
+    return 0;
+}
+
+static int need_number(const char *s, const jsmntok_t *tok, int idx, const char *name,
+                       const char *where, double *out, struct vg_reject *rej)
+{
+    if (idx < 0)
+        return reject(rej, "missing_field", "%s\"%s\" is required", where, name);
+    const jsmntok_t *t = &tok[idx];
+    bool is_int;
+    int r = t->type == JSMN_PRIMITIVE ? number_value(s, t->start, t->end, out, &is_int) : -1;
+    if (r == -2)
+        return reject(rej, "non_finite", "%s\"%s\" is out of the range of a double", where, name);
+    if (r < 0) {
+        if (t->type == JSMN_PRIMITIVE && (s[t->start] == 't' || s[t->start] == 'f' || s[t->start] == 'n'))
+            return reject(rej, "wrong_type", "%s\"%s\" must be a number, not %.*s", where, name,
+                          t->end - t->start > 8 ? 8 : t->end - t->start, s + t->start);
+        return reject(rej, "wrong_type", "%s\"%s\" must be a number", where, name);
+    }
+    return 0;
+}
+
+#define TS_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+
+static int need_ts(const char *s, const jsmntok_t *tok, int idx, const char *name,
+                   const char *where, vg_ts *out, struct vg_reject *rej)
+{
+    if (idx < 0)
+        return reject(rej, "missing_field", "%s\"%s\" is required", where, name);
+    const jsmntok_t *t = &tok[idx];
+    if (t->type == JSMN_STRING) {
+        if (vg_rfc3339_parse(s + t->start, (size_t)(t->end - t->start), out) < 0)
+            return reject(rej, "bad_ts", "%s\"%s\" is not RFC 3339 with an offset "
+                          "(e.g. 2026-11-23T08:00:00+08:00)", where, name);
+    } else {
+        double v;
+        bool is_int = false;
+        int r = t->type == JSMN_PRIMITIVE ? number_value(s, t->start, t->end, &v, &is_int) : -1;
+        if (r < 0 || !is_int)
+            return reject(rej, "bad_ts", "%s\"%s\" must be integer epoch milliseconds or an "
+                          "RFC 3339 string", where, name);
+        if (v < 0 || v > (double)TS_MAX)
+            return reject(rej, "bad_ts", "%s\"%s\" is outside 1970..9999", where, name);
+        *out = (vg_ts)v;
+    }
+    if (*out < 0 || *out > TS_MAX)
+        return reject(rej, "bad_ts", "%s\"%s\" is outside 1970..9999", where, name);
+    return 0;
+}
+
+static int parse_quality(const char *s, const jsmntok_t *tok, int idx, const char *where,
+                         uint8_t *out, struct vg_reject *rej)
+{
+    if (idx < 0) {
+        *out = VG_Q_GOOD;
+        return 0;
+    }
+    const jsmntok_t *t = &tok[idx];
+    static const struct { const char *name; uint8_t q; } names[] = {
+        {"good", VG_Q_GOOD}, {"bad", VG_Q_BAD}, {"uncertain", VG_Q_UNCERTAIN},
+        {"N", VG_Q_GOOD}, {"S", VG_Q_MANUAL}, {"M", VG_Q_MAINTENANCE}, {"C", VG_Q_CALIBRATION},
+        {"D", VG_Q_FAULT}, {"B", VG_Q_COMMS}, {"F", VG_Q_STOPPED}, {"T", VG_Q_OVERRANGE}};
+    if (t->type == JSMN_STRING) {
+        for (size_t i = 0; i < VG_ARRAY_LEN(names); i++)
+            if (key_is(s, t, names[i].name, (int)strlen(names[i].name))) {
+                *out = names[i].q;
+                return 0;
+            }
+    }
+    return reject(rej, "bad_value", "%s\"quality\" must be good, bad, uncertain or an HJ 212 flag "
+                  "(N S M C D B F T)", where);
+}
+
+static int check_optional(const char *s, const jsmntok_t *tok, const struct fields *f,
+                          const char *where, struct vg_reject *rej)
+{
+    if (f->unit >= 0 && tok[f->unit].type != JSMN_STRING)
+        return reject(rej, "wrong_type", "%s\"unit\" must be a string", where);
+    if (f->seq >= 0) {
+        double v;
+        bool is_int;
+        if (tok[f->seq].type != JSMN_PRIMITIVE ||
+            number_value(s, tok[f->seq].start, tok[f->seq].end, &v, &is_int) < 0 || !is_int)
+            return reject(rej, "wrong_type", "%s\"seq\" must be an integer", where);
+    }
+    return 0;
+}
+
+int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
+                  const struct vg_sample **out, unsigned *nout, struct vg_reject *rej)
+{
+    *nout = 0;
+    jp->scratch_used = 0;
+    if (len > VG_LINE_MAX)
+        return reject(rej, "oversized", "line is %zu bytes; the limit is %d", len, VG_LINE_MAX);
+    jsmn_parser p;
+    jsmn_init(&p);
+    int ntok = jsmn_parse(&p, s, len, jp->tok, TOKENS_MAX);
+    if (ntok == JSMN_ERROR_NOMEM)
+        return reject(rej, "too_many_points", "more than %d fields in one message", TOKENS_MAX);
+    if (ntok < 0)
+        return reject(rej, "malformed", ntok == JSMN_ERROR_PART ? "incomplete JSON (truncated?)"
+                                                               : "invalid JSON");
+    if (ntok == 0)
+        return reject(rej, "malformed", "empty message");
+    const jsmntok_t *tok = jp->tok;
+    if (tok[0].type != JSMN_OBJECT)
+        return reject(rej, "not_object", "a message must be a JSON object");
+    if (memchr(s, 0, len))
+        return reject(rej, "malformed", "NUL byte in message");
+    if (validate(s, tok, ntok, 0, 0) != ntok || !sep_ok(s, tok[0].end, (int)len, 0))
+        return reject(rej, "malformed", "invalid JSON");
+
+    struct fields f;
+    fields_reset(&f);
+    if (walk_object(s, tok, ntok, 0, &f, rej, "") < 0)
+        return VG_EINVAL;
+    if (check_optional(s, tok, &f, "", rej) < 0)
+        return VG_EINVAL;
+    struct vg_sample *m = &jp->out[0];
+    memset(m, 0, sizeof *m);
+
+    if (f.type >= 0) {
+        struct vg_str type;
+        if (need_string(jp, s, tok, f.type, "type", true, "", &type, rej) < 0)
+            return VG_EINVAL;
+        if (vg_str_eq(type, "ack", 3)) {
+            m->kind = VG_MSG_ACK;
+            if (need_string(jp, s, tok, f.alert_id, "alert_id", true, "", &m->alert_id, rej) < 0 ||
+                need_string(jp, s, tok, f.by, "by", false, "", &m->by, rej) < 0 ||
+                need_ts(s, tok, f.ts, "ts", "", &m->ts, rej) < 0)
+                return VG_EINVAL;
+        } else if (vg_str_eq(type, "maintenance", 11)) {
+            m->kind = VG_MSG_MAINTENANCE;
+            if (need_string(jp, s, tok, f.plant, "plant", true, "", &m->plant, rej) < 0 ||
+                need_string(jp, s, tok, f.device, "device", false, "", &m->device, rej) < 0 ||
+                need_ts(s, tok, f.from, "from", "", &m->from, rej) < 0 ||
+                need_ts(s, tok, f.until, "until", "", &m->until, rej) < 0)
+                return VG_EINVAL;
+            if (m->until < m->from)
+                return reject(rej, "bad_value", "\"until\" is before \"from\"");
+            m->ts = m->from;
+            if (f.ts >= 0 && need_ts(s, tok, f.ts, "ts", "", &m->ts, rej) < 0)
+                return VG_EINVAL;
+        } else {
+            return reject(rej, "unknown_type", "\"type\" must be ack or maintenance, not \"%.*s\"",
+                          type.n > 32 ? 32 : (int)type.n, type.p);
+        }
+        *out = jp->out;
+        *nout = 1;
+        return VG_OK;
+    }
+
+    if (need_string(jp, s, tok, f.plant, "plant", true, "", &m->plant, rej) < 0 ||
+        need_ts(s, tok, f.ts, "ts", "", &m->ts, rej) < 0)
+        return VG_EINVAL;
+
+    if (f.points >= 0) {
+        const jsmntok_t *arr = &tok[f.points];
+        if (arr->type != JSMN_ARRAY)
+            return reject(rej, "wrong_type", "\"points\" must be an array of objects");
+        if (arr->size > VG_POINTS_MAX)
+            return reject(rej, "too_many_points", "%d points; the limit is %d", arr->size,
+                          VG_POINTS_MAX);
+        if (f.metric >= 0 || f.value >= 0)
+            return reject(rej, "malformed", "a batch carries \"metric\" and \"value\" inside \"points\"");
+        struct vg_str plant = m->plant;
+        vg_ts ts = m->ts;
+        int j = f.points + 1;
+        for (int k = 0; k < arr->size; k++) {
+            char where[32];
+            snprintf(where, sizeof where, "points[%d].", k);
+            if (tok[j].type != JSMN_OBJECT)
+                return reject(rej, "wrong_type", "%s must be an object", where);
+            struct fields pf;
+            fields_reset(&pf);
+            int next = walk_object(s, tok, ntok, j, &pf, rej, where);
+            if (next < 0 || check_optional(s, tok, &pf, where, rej) < 0)
+                return VG_EINVAL;
+            struct vg_sample *q = &jp->out[k];
+            memset(q, 0, sizeof *q);
+            q->kind = VG_MSG_SAMPLE;
+            q->plant = plant;
+            q->ts = ts;
+            if (pf.plant >= 0 || pf.type >= 0 || pf.points >= 0)
+                return reject(rej, "malformed", "%s may not carry plant, type or points", where);
+            if (need_string(jp, s, tok, pf.device, "device", true, where, &q->device, rej) < 0 ||
+                parse_quality(s, tok, pf.quality, where, &q->quality, rej) < 0 ||
+                (pf.ts >= 0 && need_ts(s, tok, pf.ts, "ts", where, &q->ts, rej) < 0))
+                return VG_EINVAL;
+            if (pf.event >= 0) {
+                q->kind = VG_MSG_EVENT;
+                if (need_string(jp, s, tok, pf.event, "event", true, where, &q->name, rej) < 0)
+                    return VG_EINVAL;
+            } else if (need_string(jp, s, tok, pf.metric, "metric", true, where, &q->name, rej) < 0 ||
+                       need_number(s, tok, pf.value, "value", where, &q->value, rej) < 0) {
+                return VG_EINVAL;
+            }
+            j = next;
+        }
+        *out = jp->out;
+        *nout = (unsigned)arr->size;
+        return VG_OK;
+    }
+
+    if (need_string(jp, s, tok, f.device, "device", true, "", &m->device, rej) < 0 ||
+        parse_quality(s, tok, f.quality, "", &m->quality, rej) < 0)
+        return VG_EINVAL;
+    if (f.event >= 0) {
+        m->kind = VG_MSG_EVENT;
+        if (need_string(jp, s, tok, f.event, "event", true, "", &m->name, rej) < 0)
+            return VG_EINVAL;
+        if (f.value >= 0 && need_number(s, tok, f.value, "value", "", &m->value, rej) < 0)
+            return VG_EINVAL;
+    } else {
+        m->kind = VG_MSG_SAMPLE;
+        if (need_string(jp, s, tok, f.metric, "metric", true, "", &m->name, rej) < 0 ||
+            need_number(s, tok, f.value, "value", "", &m->value, rej) < 0)
+            return VG_EINVAL;
+    }
+    *out = jp->out;
+    *nout = 1;
+    return VG_OK;
+}
+
+int vg_json_escape(char *buf, size_t cap, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)str;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (o + 12 > cap)
+            return -1;
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            buf[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c < 0x20) {
+            const char *e = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+            if (e) {
+                memcpy(buf + o, e, 2);
+                o += 2;
+            } else {
+                memcpy(buf + o, "\\u00", 4);
+                buf[o + 4] = hex[c >> 4];
+                buf[o + 5] = hex[c & 15];
+                o += 6;
+            }
+            i++;
+            continue;
+        }
+        /* copy a valid UTF-8 sequence; escape a stray byte as \u00XX */
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+        bool ok = len > 0 && c <= 0xF4 && i + (size_t)len <= n;
+        for (int k = 1; ok && k < len; k++)
+            ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok && ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0) ||
+                   (c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90)))
+            ok = false;
+        if (ok) {
+            memcpy(buf + o, p + i, (size_t)len);
+            o += (size_t)len;
+            i += (size_t)len;
+        } else {
+            memcpy(buf + o, "\\u00", 4);
+            buf[o + 4] = hex[c >> 4];
+            buf[o + 5] = hex[c & 15];
+            o += 6;
+            i++;
+        }
+    }
+    return (int)o;
+}

@@ -1,0 +1,552 @@
+/*
+ * pipeline.c: the reader, worker and output threads and how they hand off.
+ * Owns: threads, rings, batch pools, run statistics. Must never: lock or
+ * allocate per event; block anywhere but on an empty ring or a full pool.
+ */
+#include "engine/pipeline.h"
+#include "engine/deadletter.h"
+#include "engine/hash.h"
+#include "engine/json.h"
+#include "engine/ring.h"
+#include "engine/clock.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define IN_BATCHES 16     /* input batches per worker */
+#define OUT_BATCHES 8     /* alert batches per worker */
+#define OUT_ALERTS 256
+#define WAIT_MS 50
+
+struct out_batch {
+    uint32_t n, flags;
+    struct vg_alert a[OUT_ALERTS];
+};
+
+struct worker {
+    int id;
+    pthread_t thread;
+    struct vg_shard *shard;
+    struct vg_ring in, in_free;          /* reader -> worker, worker -> reader */
+    struct vg_ring out, out_free;        /* worker -> output, output -> worker */
+    struct vg_bell bell;                 /* the worker sleeps here */
+    struct vg_batch *in_pool;
+    struct out_batch *out_pool;
+    struct out_batch *cur;               /* alert batch being filled */
+    struct vg_batch *fill;               /* reader side: input batch being filled */
+    struct run *run;
+};
+
+struct top_entry {
+    uint32_t rule;
+    uint8_t len;
+    char plant[64];
+    uint64_t count;
+};
+
+struct run {
+    const struct vg_pipeline_config *cfg;
+    struct worker *w;
+    int nw;
+    struct vg_bell reader_bell, output_bell;
+    /* output thread */
+    pthread_t out_thread;
+    char fmt[8192];
+    struct vg_error out_err;
+    int out_rc;
+    uint64_t alerts[4];
+    struct vg_rule_summary *rules;
+    struct top_entry *top;
+    uint32_t top_mask, n_top;
+};
+
+/* ---- worker ------------------------------------------------------------- */
+
+static struct out_batch *out_acquire(struct worker *w)
+{
+    for (;;) {
+        uint32_t seen = vg_bell_read(&w->bell);
+        struct out_batch *ob = vg_ring_pop(&w->out_free);
+        if (ob) {
+            ob->n = 0;
+            ob->flags = 0;
+            return ob;
+        }
+        vg_bell_wait(&w->bell, seen, WAIT_MS);
+    }
+}
+
+static void out_push(struct worker *w, uint32_t flags)
+{
+    w->cur->flags = flags;
+    while (!vg_ring_push(&w->out, w->cur))
+        ; /* cannot happen: the ring holds every batch of the pool */
+    w->cur = NULL;
+}
+
+static void worker_emit(void *ctx, const struct vg_alert *a)
+{
+    struct worker *w = ctx;
+    if (!w->cur)
+        w->cur = out_acquire(w);
+    w->cur->a[w->cur->n++] = *a;
+    if (w->cur->n == OUT_ALERTS)
+        out_push(w, 0);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        uint32_t seen = vg_bell_read(&w->bell);
+        struct vg_batch *b = vg_ring_pop(&w->in);
+        if (!b) {
+            if (w->cur && w->cur->n)
+                out_push(w, 0); /* idle: let the alerts out */
+            vg_bell_wait(&w->bell, seen, WAIT_MS);
+            continue;
+        }
+        vg_shard_process(w->shard, b, worker_emit, w);
+        bool eos = b->flags & VG_BATCH_EOS;
+        b->n = 0;
+        b->used = 0;
+        b->flags = 0;
+        vg_ring_push(&w->in_free, b);
+        if (eos) {
+            if (!w->cur)
+                w->cur = out_acquire(w);
+            out_push(w, VG_BATCH_EOS);
+            return NULL;
+        }
+    }
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void count_top(struct run *r, const struct vg_alert *a)
+{
+    if ((r->n_top + 1) * 2 > r->top_mask + 1) {
+        uint32_t cap = (r->top_mask + 1) * 2;
+        struct top_entry *t = calloc(cap, sizeof *t);
+        for (uint32_t i = 0; i <= r->top_mask; i++) {
+            if (!r->top[i].count)
+                continue;
+            uint32_t k = (uint32_t)vg_hash64(r->top[i].plant, r->top[i].len, r->top[i].rule) & (cap - 1);
+            while (t[k].count)
+                k = (k + 1) & (cap - 1);
+            t[k] = r->top[i];
+        }
+        free(r->top);
+        r->top = t;
+        r->top_mask = cap - 1;
+    }
+    uint32_t k = (uint32_t)vg_hash64(a->plant, a->plant_len, a->rule) & r->top_mask;
+    for (;; k = (k + 1) & r->top_mask) {
+        struct top_entry *e = &r->top[k];
+        if (!e->count) {
+            e->rule = a->rule;
+            e->len = a->plant_len;
+            memcpy(e->plant, a->plant, a->plant_len);
+            e->count = 1;
+            r->n_top++;
+            return;
+        }
+        if (e->rule == a->rule && e->len == a->plant_len && !memcmp(e->plant, a->plant, e->len)) {
+            e->count++;
+            return;
+        }
+    }
+}
+
+static void output_one(struct run *r, const struct vg_alert *a)
+{
+    const struct vg_pipeline_config *cfg = r->cfg;
+    r->alerts[a->status]++;
+    if (r->rules) {
+        r->rules[a->rule].by_status[a->status]++;
+        if (a->status != VG_ALERT_RESOLVED)
+            r->rules[a->rule].by_level[a->level]++;
+        if (a->status == VG_ALERT_FIRING)
+            count_top(r, a);
+    }
+    if (r->out_rc < 0)
+        return; /* the sink failed: keep counting, the run reports the error */
+    int n = vg_alert_format(a, cfg->rs, r->fmt, sizeof r->fmt);
+    if (n < 0)
+        return;
+    r->out_rc = cfg->alerts->ops->write(cfg->alerts->sink, r->fmt, (size_t)n, &r->out_err);
+}
+
+static void *output_main(void *arg)
+{
+    struct run *r = arg;
+    int done = 0;
+    while (done < r->nw) {
+        uint32_t seen = vg_bell_read(&r->output_bell);
+        bool any = false;
+        for (int i = 0; i < r->nw; i++) {
+            struct worker *w = &r->w[i];
+            struct out_batch *ob;
+            while ((ob = vg_ring_pop(&w->out))) {
+                for (uint32_t k = 0; k < ob->n; k++)
+                    output_one(r, &ob->a[k]);
+                if (ob->flags & VG_BATCH_EOS)
+                    done++;
+                vg_ring_push(&w->out_free, ob);
+                any = true;
+            }
+        }
+        if (!any) {
+            if (r->out_rc == 0)
+                r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
+            vg_bell_wait(&r->output_bell, seen, WAIT_MS);
+        }
+    }
+    if (r->out_rc == 0)
+        r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
+    return NULL;
+}
+
+/* ---- reader ------------------------------------------------------------- */
+
+static struct vg_batch *in_acquire(struct run *r, struct worker *w)
+{
+    for (;;) {
+        uint32_t seen = vg_bell_read(&r->reader_bell);
+        struct vg_batch *b = vg_ring_pop(&w->in_free);
+        if (b)
+            return b;
+        vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
+    }
+}
+
+static void in_send(struct run *r, struct worker *w, uint32_t flags)
+{
+    if (!w->fill)
+        w->fill = in_acquire(r, w);
+    w->fill->flags = flags;
+    vg_ring_push(&w->in, w->fill);
+    w->fill = NULL;
+}
+
+static void count_reason(struct vg_pipeline_stats *st, const char *reason)
+{
+    st->dead++;
+    for (int i = 0; i < VG_REASONS_MAX; i++) {
+        if (st->reason[i] == reason || (st->reason[i] && !strcmp(st->reason[i], reason))) {
+            st->reason_count[i]++;
+            return;
+        }
+        if (!st->reason[i]) {
+            st->reason[i] = reason;
+            st->reason_count[i] = 1;
+            return;
+        }
+    }
+}
+
+struct reader {
+    struct run *run;
+    struct vg_json_parser *jp;
+    char *dl;            /* dead-letter formatting buffer */
+    size_t dl_cap;
+    int dl_rc;
+    struct vg_error dl_err;
+};
+
+static void dead_letter(struct reader *rd, struct vg_pipeline_stats *st, const struct vg_msg *m,
+                        const char *reason, const char *detail)
+{
+    const struct vg_pipeline_config *cfg = rd->run->cfg;
+    count_reason(st, reason);
+    if (rd->dl_rc < 0)
+        return;
+    int n = vg_deadletter_format(rd->dl, rd->dl_cap, reason, detail,
+                                 cfg->input->ops->name(cfg->input->src), m->pos, m->data, m->len,
+                                 m->orig_len, vg_clock_wall_ms());
+    if (n > 0)
+        rd->dl_rc = cfg->dead->ops->write(cfg->dead->sink, rd->dl, (size_t)n, &rd->dl_err);
+}
+
+static void route(struct run *r, const struct vg_sample *s)
+{
+    const struct vg_ruleset *rs = r->cfg->rs;
+    uint64_t h = vg_hash64(s->plant.p, s->plant.n, 0);
+    struct worker *w = &r->w[r->nw == 1 ? 0 : (int)((h >> 32) % (uint64_t)r->nw)];
+    size_t need = (size_t)s->plant.n + s->device.n + s->name.n + s->alert_id.n;
+    if (!w->fill)
+        w->fill = in_acquire(r, w);
+    if (!vg_batch_fits(w->fill, need)) {
+        in_send(r, w, 0);
+        w->fill = in_acquire(r, w);
+    }
+    struct vg_batch *b = w->fill;
+    struct vg_wevent *e = &b->ev[b->n++];
+    e->ts = s->ts;
+    e->value = s->value;
+    e->from = s->from;
+    e->until = s->until;
+    e->kind = s->kind;
+    e->quality = s->quality;
+    e->metric = s->kind == VG_MSG_SAMPLE ? vg_ruleset_metric(rs, s->name.p, s->name.n) : VG_METRIC_NONE;
+    e->off = b->used;
+    e->plant_len = (uint8_t)s->plant.n;
+    e->dev_len = (uint8_t)s->device.n;
+    e->name_len = (uint8_t)s->name.n;
+    e->aux_len = (uint8_t)s->alert_id.n;
+    char *p = b->bytes + b->used;
+    memcpy(p, s->plant.p, s->plant.n);
+    p += s->plant.n;
+    memcpy(p, s->device.p, s->device.n);
+    p += s->device.n;
+    memcpy(p, s->name.p, s->name.n);
+    p += s->name.n;
+    memcpy(p, s->alert_id.p, s->alert_id.n);
+    b->used += (uint32_t)need;
+}
+
+static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_error *err)
+{
+    struct run *r = rd->run;
+    const struct vg_pipeline_config *cfg = r->cfg;
+    struct vg_msg msgs[256];
+    for (;;) {
+        bool eof = false;
+        int n = cfg->input->ops->poll(cfg->input->src, msgs, 256, cfg->input->ops->live ? 100 : -1,
+                                      &eof, err);
+        if (n < 0)
+            return n;
+        for (int i = 0; i < n; i++) {
+            const struct vg_msg *m = &msgs[i];
+            st->messages++;
+            if (m->orig_len > m->len) {
+                char detail[96];
+                snprintf(detail, sizeof detail, "message is %zu bytes or more; the limit is %d",
+                         m->orig_len, VG_LINE_MAX);
+                dead_letter(rd, st, m, "oversized", detail);
+                continue;
+            }
+            const struct vg_sample *samples;
+            unsigned k;
+            struct vg_reject rej;
+            if (vg_json_parse(rd->jp, m->data, m->len, &samples, &k, &rej) < 0) {
+                dead_letter(rd, st, m, rej.reason, rej.detail);
+                continue;
+            }
+            for (unsigned j = 0; j < k; j++)
+                route(r, &samples[j]);
+            st->samples += k;
+        }
+        if (n == 0 || eof) {
+            /* idle or done: ship what is buffered so alerts are not held back */
+            for (int i = 0; i < r->nw; i++)
+                if (r->w[i].fill && r->w[i].fill->n)
+                    in_send(r, &r->w[i], 0);
+            if (rd->dl_rc == 0)
+                rd->dl_rc = cfg->dead->ops->flush(cfg->dead->sink, &rd->dl_err);
+        }
+        if (eof)
+            return VG_OK;
+    }
+}
+
+/* ---- setup and teardown ------------------------------------------------- */
+
+static int worker_init(struct run *r, struct worker *w, int id)
+{
+    w->id = id;
+    w->run = r;
+    w->shard = vg_shard_create(r->cfg->rs, r->cfg->reg);
+    w->in_pool = calloc(IN_BATCHES, sizeof *w->in_pool);
+    w->out_pool = calloc(OUT_BATCHES, sizeof *w->out_pool);
+    if (!w->shard || !w->in_pool || !w->out_pool ||
+        vg_ring_init(&w->in, IN_BATCHES, &w->bell) < 0 ||
+        vg_ring_init(&w->in_free, IN_BATCHES, &r->reader_bell) < 0 ||
+        vg_ring_init(&w->out, OUT_BATCHES, &r->output_bell) < 0 ||
+        vg_ring_init(&w->out_free, OUT_BATCHES, &w->bell) < 0)
+        return VG_ENOMEM;
+    for (int i = 0; i < IN_BATCHES; i++)
+        vg_ring_push(&w->in_free, &w->in_pool[i]);
+    for (int i = 0; i < OUT_BATCHES; i++)
+        vg_ring_push(&w->out_free, &w->out_pool[i]);
+    return VG_OK;
+}
+
+static void worker_fini(struct worker *w)
+{
+    vg_shard_destroy(w->shard);
+    free(w->in_pool);
+    free(w->out_pool);
+    vg_ring_fini(&w->in);
+    vg_ring_fini(&w->in_free);
+    vg_ring_fini(&w->out);
+    vg_ring_fini(&w->out_free);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int top_cmp(const void *a, const void *b)
+{
+    const struct top_entry *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->rule != y->rule)
+        return x->rule < y->rule ? -1 : 1;
+    int c = memcmp(x->plant, y->plant, x->len < y->len ? x->len : y->len);
+    return c ? c : (int)x->len - (int)y->len;
+}
+
+int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_stats *st,
+                    struct vg_error *err)
+{
+    memset(st, 0, sizeof *st);
+    double t0 = now_s();
+    struct run *r = calloc(1, sizeof *r);
+    struct reader rd = {0};
+    int rc = VG_OK;
+    if (!r)
+        return vg_error_set(err, VG_ENOMEM, "out of memory");
+    r->cfg = cfg;
+    r->nw = cfg->threads < 1 ? 1 : cfg->threads > VG_THREADS_MAX ? VG_THREADS_MAX : cfg->threads;
+    r->w = calloc((size_t)r->nw, sizeof *r->w);
+    rd.run = r;
+    rd.jp = vg_json_parser_create();
+    rd.dl_cap = VG_DEADLETTER_CAP((size_t)(1u << 20) + 1);
+    rd.dl = malloc(rd.dl_cap);
+    if (cfg->summary) {
+        r->rules = calloc(cfg->rs->n_rules + 1, sizeof *r->rules);
+        r->top = calloc(64, sizeof *r->top);
+        r->top_mask = 63;
+    }
+    if (!r->w || !rd.jp || !rd.dl) {
+        rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+        goto out;
+    }
+    int started = 0;
+    for (int i = 0; i < r->nw; i++)
+        if (worker_init(r, &r->w[i], i) < 0) {
+            rc = vg_error_set(err, VG_ENOMEM, "out of memory for worker %d", i);
+            goto out;
+        }
+    if (pthread_create(&r->out_thread, NULL, output_main, r)) {
+        rc = vg_error_set(err, VG_ENOMEM, "cannot start the output thread");
+        goto out;
+    }
+    for (; started < r->nw; started++)
+        if (pthread_create(&r->w[started].thread, NULL, worker_main, &r->w[started]))
+            break;
+    if (started < r->nw) {
+        rc = vg_error_set(err, VG_ENOMEM, "cannot start worker threads");
+        r->nw = started; /* the output thread waits only for these */
+    } else {
+        rc = read_all(&rd, st, err);
+    }
+    for (int i = 0; i < r->nw; i++)
+        in_send(r, &r->w[i], VG_BATCH_EOS);
+    for (int i = 0; i < r->nw; i++)
+        pthread_join(r->w[i].thread, NULL);
+    pthread_join(r->out_thread, NULL);
+    if (rd.dl_rc == 0)
+        rd.dl_rc = cfg->dead->ops->flush(cfg->dead->sink, &rd.dl_err);
+    if (rc == VG_OK && r->out_rc < 0)
+        rc = vg_error_set(err, r->out_rc, "%s", r->out_err.msg);
+    if (rc == VG_OK && rd.dl_rc < 0)
+        rc = vg_error_set(err, rd.dl_rc, "%s", rd.dl_err.msg);
+    for (int i = 0; i < r->nw; i++) {
+        struct vg_shard_stats s;
+        vg_shard_stats(r->w[i].shard, &s);
+        st->shards.samples += s.samples;
+        st->shards.muted += s.muted;
+        st->shards.unmatched += s.unmatched;
+        st->shards.reports += s.reports;
+        st->shards.controls += s.controls;
+        st->shards.subjects += s.subjects;
+        st->shards.plants += s.plants;
+        st->shards.states += s.states;
+        st->shards.bytes += s.bytes;
+    }
+    memcpy(st->alerts, r->alerts, sizeof st->alerts);
+    if (r->rules) {
+        st->rules = r->rules;
+        r->rules = NULL;
+        struct top_entry *list = calloc(r->n_top + 1, sizeof *list);
+        uint32_t n = 0;
+        for (uint32_t i = 0; i <= r->top_mask; i++)
+            if (r->top[i].count)
+                list[n++] = r->top[i];
+        qsort(list, n, sizeof *list, top_cmp);
+        st->top = calloc(n + 1, sizeof *st->top);
+        for (uint32_t i = 0; i < n; i++) {
+            st->top[i].rule = list[i].rule;
+            memcpy(st->top[i].plant, list[i].plant, list[i].len);
+            st->top[i].count = list[i].count;
+        }
+        st->n_top = n;
+        free(list);
+    }
+out:
+    if (r->w)
+        for (int i = 0; i < (r->nw > 0 ? r->nw : 0); i++)
+            worker_fini(&r->w[i]);
+    free(r->w);
+    free(r->rules);
+    free(r->top);
+    free(r);
+    vg_json_parser_destroy(rd.jp);
+    free(rd.dl);
+    st->seconds = now_s() - t0;
+    return rc;
+}
+
+void vg_pipeline_stats_fini(struct vg_pipeline_stats *st)
+{
+    free(st->rules);
+    free(st->top);
+    st->rules = NULL;
+    st->top = NULL;
+}
+
+void vg_pipeline_print(const struct vg_pipeline_stats *st, const struct vg_ruleset *rs, FILE *out)
+{
+    fprintf(out, "vigil: %llu messages, %llu samples (%llu evaluated, %llu of metrics no rule reads, "
+            "%llu muted by quality, %llu reports, %llu controls) in %.2f s\n",
+            (unsigned long long)st->messages, (unsigned long long)st->samples,
+            (unsigned long long)st->shards.samples, (unsigned long long)st->shards.unmatched,
+            (unsigned long long)st->shards.muted, (unsigned long long)st->shards.reports,
+            (unsigned long long)st->shards.controls, st->seconds);
+    fprintf(out, "vigil: %llu dead letters", (unsigned long long)st->dead);
+    for (int i = 0; i < VG_REASONS_MAX && st->reason[i]; i++)
+        fprintf(out, "%s%s %llu", i ? ", " : " (", st->reason[i], (unsigned long long)st->reason_count[i]);
+    fprintf(out, "%s\n", st->dead ? ")" : "");
+    fprintf(out, "vigil: %llu alerts: %llu firing, %llu escalated, %llu resolved; %llu subjects in %llu plants\n",
+            (unsigned long long)(st->alerts[1] + st->alerts[2] + st->alerts[3]),
+            (unsigned long long)st->alerts[1], (unsigned long long)st->alerts[2],
+            (unsigned long long)st->alerts[3], (unsigned long long)st->shards.subjects,
+            (unsigned long long)st->shards.plants);
+    if (!st->rules)
+        return;
+    fprintf(out, "\n%-32s %7s %9s %8s %6s %6s %6s %6s  %s\n", "rule", "firing", "escalated",
+            "resolved", "blue", "yellow", "orange", "red", "busiest plants (alerts)");
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        const struct vg_rule_summary *s = &st->rules[i];
+        fprintf(out, "%-32s %7llu %9llu %8llu %6llu %6llu %6llu %6llu  ", rs->rules[i].id,
+                (unsigned long long)s->by_status[1], (unsigned long long)s->by_status[2],
+                (unsigned long long)s->by_status[3], (unsigned long long)s->by_level[1],
+                (unsigned long long)s->by_level[2], (unsigned long long)s->by_level[3],
+                (unsigned long long)s->by_level[4]);
+        int shown = 0;
+        for (uint32_t k = 0; k < st->n_top && shown < 3; k++)
+            if (st->top[k].rule == i)
+                fprintf(out, "%s%s (%llu)", shown++ ? ", " : "", st->top[k].plant,
+                        (unsigned long long)st->top[k].count);
+        fprintf(out, "%s\n", shown ? "" : "-");
+    }
+}

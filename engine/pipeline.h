@@ -1,0 +1,68 @@
+/*
+ * pipeline.h: reader -> shard workers -> output, and the run's statistics.
+ * Owns: the threads, the rings between them, the batch pools, and the order
+ * of shutdown. Must never: let two threads touch one shard, or drop a message
+ * (a full stage makes its producer wait: back-pressure, not loss).
+ * DESIGN: the calling thread is the reader: it polls the source, parses each
+ * message, writes dead letters, and routes samples by a hash of the plant id
+ * into per-worker batches. Each of N workers owns one shard. Workers hand
+ * alert records in batches to one output thread, which formats and writes
+ * them: per subject, alerts leave in the order they happened. Every hand-off
+ * is an SPSC ring; spent batches go back to their producer on a return ring.
+ */
+#ifndef VG_PIPELINE_H
+#define VG_PIPELINE_H
+
+#include "engine/adapter.h"
+#include "engine/rule.h"
+#include "engine/shard.h"
+
+#define VG_THREADS_MAX 64
+
+struct vg_pipeline_config {
+    const struct vg_ruleset *rs;      /* borrowed */
+    const struct vg_registry *reg;    /* borrowed */
+    struct vg_source_handle *input;   /* borrowed */
+    struct vg_sink_handle *alerts;    /* borrowed */
+    struct vg_sink_handle *dead;      /* borrowed */
+    int threads;                      /* workers, 1..VG_THREADS_MAX */
+    bool summary;                     /* keep per-rule and per-plant counts */
+};
+
+#define VG_REASONS_MAX 16
+
+struct vg_rule_summary {
+    uint64_t by_status[4];
+    uint64_t by_level[VG_LEVEL_COUNT];  /* firing + escalated, by the level reached */
+};
+
+struct vg_pipeline_stats {
+    uint64_t messages;                 /* lines or payloads read */
+    uint64_t samples;                  /* normalised messages routed */
+    uint64_t dead;                     /* dead letters written */
+    const char *reason[VG_REASONS_MAX];
+    uint64_t reason_count[VG_REASONS_MAX];
+    struct vg_shard_stats shards;      /* summed over workers */
+    uint64_t alerts[4];                /* by status */
+    double seconds;
+    struct vg_rule_summary *rules;     /* n_rules entries when summary */
+    struct {
+        uint32_t rule;
+        char plant[65];
+        uint64_t count;
+    } *top;                            /* busiest (rule, plant) pairs by firing count */
+    uint32_t n_top;
+};
+
+/**
+ * @brief Run until the input ends. Fills @p stats (free with vg_pipeline_stats_fini).
+ * @returns 0, or a VG_E* code with @p err filled (an output that failed).
+ */
+int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_stats *stats,
+                    struct vg_error *err);
+void vg_pipeline_stats_fini(struct vg_pipeline_stats *stats);
+
+/** @brief Print the counts line (always) and, if kept, the per-rule table. */
+void vg_pipeline_print(const struct vg_pipeline_stats *stats, const struct vg_ruleset *rs, FILE *out);
+
+#endif

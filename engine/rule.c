@@ -1,0 +1,564 @@
+/*
+ * rule.c: compiles rule files (YAML) into a rule set indexed by metric.
+ * Owns: every allocation of a rule set. Must never: keep YAML nodes after
+ * load, or accept a rule it cannot evaluate exactly as written.
+ * DESIGN: each file is loaded with libyaml's document API so every node keeps
+ * its position; every problem in every file is reported before giving up.
+ */
+#include "engine/rule.h"
+#include "engine/yamldoc.h"
+#include "engine/hash.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- metric table -------------------------------------------------------- */
+
+static uint32_t metric_intern(struct vg_ruleset *rs, const char *name)
+{
+    uint32_t id = vg_ruleset_metric(rs, name, strlen(name));
+    if (id != VG_METRIC_NONE)
+        return id;
+    if ((rs->n_metrics + 1) * 2 > rs->metric_mask + 1 || !rs->metric_index) {
+        uint32_t cap = rs->metric_index ? (rs->metric_mask + 1) * 2 : 64;
+        uint32_t *idx = calloc(cap, sizeof *idx);
+        for (uint32_t i = 0; i < rs->n_metrics; i++) {
+            uint32_t h = (uint32_t)vg_hash64(rs->metric_names[i], strlen(rs->metric_names[i]), 1) & (cap - 1);
+            while (idx[h])
+                h = (h + 1) & (cap - 1);
+            idx[h] = i + 1;
+        }
+        free(rs->metric_index);
+        rs->metric_index = idx;
+        rs->metric_mask = cap - 1;
+    }
+    rs->metric_names = realloc(rs->metric_names, (rs->n_metrics + 1) * sizeof *rs->metric_names);
+    rs->metric_names[rs->n_metrics] = strdup(name);
+    uint32_t h = (uint32_t)vg_hash64(name, strlen(name), 1) & rs->metric_mask;
+    while (rs->metric_index[h])
+        h = (h + 1) & rs->metric_mask;
+    rs->metric_index[h] = rs->n_metrics + 1;
+    return rs->n_metrics++;
+}
+
+uint32_t vg_ruleset_metric(const struct vg_ruleset *rs, const char *name, size_t n)
+{
+    if (!rs->metric_index)
+        return VG_METRIC_NONE;
+    uint32_t h = (uint32_t)vg_hash64(name, n, 1) & rs->metric_mask;
+    for (;; h = (h + 1) & rs->metric_mask) {
+        uint32_t e = rs->metric_index[h];
+        if (!e)
+            return VG_METRIC_NONE;
+        const char *m = rs->metric_names[e - 1];
+        if (strlen(m) == n && memcmp(m, name, n) == 0)
+            return e - 1;
+    }
+}
+
+/* ---- where --------------------------------------------------------------- */
+
+static bool region_matches(const char *pattern, const char *code)
+{
+    size_t n = strlen(pattern);
+    if (n && pattern[n - 1] == '*')
+        return code && strncmp(pattern, code, n - 1) == 0;
+    return code && strcmp(pattern, code) == 0;
+}
+
+bool vg_rule_applies(const struct vg_rule *rule, const struct vg_plant *plant)
+{
+    const struct vg_where *w = &rule->where;
+    if (!w->industry && !w->region && !w->plant)
+        return true;
+    if (!plant)
+        return false;
+    if (w->industry) {
+        bool any = false;
+        for (char **p = w->industry; *p && !any; p++)
+            any = vg_plant_has_industry(plant, *p);
+        if (!any)
+            return false;
+    }
+    if (w->region) {
+        bool any = false;
+        for (char **p = w->region; *p && !any; p++)
+            any = region_matches(*p, plant->region);
+        if (!any)
+            return false;
+    }
+    if (w->plant) {
+        bool any = false;
+        for (char **p = w->plant; *p && !any; p++)
+            any = strcmp(*p, plant->id) == 0;
+        if (!any)
+            return false;
+    }
+    return true;
+}
+
+/* ---- destroy ------------------------------------------------------------- */
+
+static void rule_fini(struct vg_rule *r)
+{
+    free(r->id);
+    free(r->title);
+    vg_strv_free(r->where.industry);
+    vg_strv_free(r->where.region);
+    vg_strv_free(r->where.plant);
+    free(r->metrics);
+    for (uint32_t i = 0; i < r->n_grades; i++)
+        vg_expr_fini(&r->grades[i].when);
+    if (r->has_clear)
+        vg_expr_fini(&r->clear);
+    for (uint32_t i = 0; i < r->n_notify; i++) {
+        vg_strv_free(r->notify[i].to);
+        free(r->notify[i].template_text);
+    }
+    free(r->notify);
+    free(r->file);
+}
+
+void vg_ruleset_destroy(struct vg_ruleset *rs)
+{
+    if (!rs)
+        return;
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        rule_fini(&rs->rules[i]);
+    free(rs->rules);
+    for (uint32_t i = 0; i < rs->n_metrics; i++)
+        free(rs->metric_names[i]);
+    free(rs->metric_names);
+    free(rs->metric_index);
+    free(rs->by_metric_start);
+    free(rs->by_metric);
+    free(rs);
+}
+
+/* ---- compile one rule ---------------------------------------------------- */
+
+struct names_ctx {
+    const char *metric;   /* the rule's own metric */
+};
+
+static int resolve_name(void *vctx, const char *name, size_t n, struct vg_insn *insn, char *msg,
+                        size_t cap)
+{
+    struct names_ctx *ctx = vctx;
+    if ((n == 5 && !memcmp(name, "value", 5)) ||
+        (ctx->metric && strlen(ctx->metric) == n && !memcmp(name, ctx->metric, n))) {
+        insn->op = VG_OP_VALUE;
+        return 0;
+    }
+    if (n > 6 && !memcmp(name, "limit.", 6)) {
+        snprintf(msg, cap, "per-point set points (%.*s) are not supported by this version yet",
+                 (int)n, name);
+        return -1;
+    }
+    snprintf(msg, cap, "unknown name '%.*s' (use value, the rule's metric%s%s%s)", (int)n, name,
+             ctx->metric ? " '" : "", ctx->metric ? ctx->metric : "", ctx->metric ? "'" : "");
+    return -1;
+}
+
+static int compile_expr(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *nc, const char *what,
+                        struct vg_expr *out)
+{
+    if (!vg_yaml_is_scalar(n))
+        return vg_yaml_error(y, n, "%s must be an expression such as value > 25", what);
+    struct vg_expr_names names = {resolve_name, nc};
+    struct vg_expr_error err;
+    if (vg_expr_compile(vg_yaml_str(n), vg_yaml_len(n), &names, true, out, &err) < 0)
+        return vg_yaml_error_at(y, n, err.offset, "%s: %s", what, err.msg);
+    return 0;
+}
+
+static const char *const rule_keys[] = {"id", "title", "description", "kind", "where", "metric",
+                                        "for", "stale", "grades", "clear", "clear_for", "notify",
+                                        "event", "absent", "group", NULL};
+static const char *const grade_keys[] = {"level", "when", "for", NULL};
+static const char *const where_keys[] = {"industry", "region", "plant", NULL};
+static const char *const notify_keys[] = {"to", "min_level", "throttle", "template", "unacked_for",
+                                          "mode", "on_resolve", NULL};
+
+static bool id_ok(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
+static int level_of(struct vg_yaml *y, yaml_node_t *n, uint8_t *out)
+{
+    if (!vg_yaml_is_scalar(n))
+        return vg_yaml_error(y, n, "level must be one of blue, yellow, orange, red");
+    int l = vg_level_parse(vg_yaml_str(n), vg_yaml_len(n));
+    if (!l)
+        return vg_yaml_error(y, n, "unknown level '%s' (use blue, yellow, orange or red)", vg_yaml_str(n));
+    *out = (uint8_t)l;
+    return 0;
+}
+
+static int load_notify(struct vg_yaml *y, yaml_node_t *list, struct vg_rule *r)
+{
+    if (!vg_yaml_is_seq(list))
+        return vg_yaml_error(y, list, "notify must be a list of { to: [roles], … }");
+    size_t cnt = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    r->notify = calloc(cnt + 1, sizeof *r->notify);
+    int rc = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *n = vg_yaml_node(y, list->data.sequence.items.start[i]), *v;
+        struct vg_notify *nt = &r->notify[r->n_notify];
+        if (!vg_yaml_is_map(n)) {
+            rc = vg_yaml_error(y, n, "a notify entry must be a mapping with 'to'");
+            continue;
+        }
+        r->n_notify++;
+        if (vg_yaml_check_keys(y, n, "notify entry", notify_keys) < 0)
+            rc = VG_EINVAL;
+        if (!(v = vg_yaml_get(y, n, "to")))
+            rc = vg_yaml_error(y, n, "a notify entry needs 'to' (roles such as safety_officer)");
+        else if (vg_yaml_strings(y, v, "to", &nt->to) < 0)
+            rc = VG_EINVAL;
+        if ((v = vg_yaml_get(y, n, "min_level")) && level_of(y, v, &nt->min_level) < 0)
+            rc = VG_EINVAL;
+        if ((v = vg_yaml_get(y, n, "throttle")) && vg_yaml_duration(y, v, "throttle", &nt->throttle_ms) < 0)
+            rc = VG_EINVAL;
+        if ((v = vg_yaml_get(y, n, "unacked_for")) &&
+            vg_yaml_duration(y, v, "unacked_for", &nt->unacked_for_ms) < 0)
+            rc = VG_EINVAL;
+        const char *s;
+        if ((v = vg_yaml_get(y, n, "template"))) {
+            if (vg_yaml_string(y, v, "template", &s) < 0)
+                rc = VG_EINVAL;
+            else
+                nt->template_text = strdup(s);
+        }
+        if ((v = vg_yaml_get(y, n, "mode"))) {
+            if (vg_yaml_string(y, v, "mode", &s) < 0)
+                rc = VG_EINVAL;
+            else if (!strcmp(s, "digest"))
+                nt->digest = true;
+            else if (strcmp(s, "immediate"))
+                rc = vg_yaml_error(y, v, "mode must be immediate or digest");
+        }
+        if ((v = vg_yaml_get(y, n, "on_resolve")) && vg_yaml_bool(y, v, "on_resolve", &nt->on_resolve) < 0)
+            rc = VG_EINVAL;
+    }
+    return rc;
+}
+
+static void rule_version(struct vg_rule *r, const struct vg_ruleset *rs)
+{
+    char buf[4096];
+    size_t o = 0;
+#define PUT(...) o += (size_t)snprintf(buf + o, o < sizeof buf ? sizeof buf - o : 0, __VA_ARGS__)
+    PUT("v1|%s|%d|", r->id, r->kind);
+    for (uint32_t i = 0; i < r->n_metrics; i++)
+        PUT("m:%s|", rs->metric_names[r->metrics[i]]);
+    char **lists[3] = {r->where.industry, r->where.region, r->where.plant};
+    for (int l = 0; l < 3; l++)
+        for (char **p = lists[l]; p && *p; p++)
+            PUT("w%d:%s|", l, *p);
+    PUT("f:%lld|cf:%lld|st:%lld|", (long long)r->for_ms, (long long)r->clear_for_ms,
+        (long long)r->stale_ms);
+    for (uint32_t i = 0; i < r->n_grades; i++)
+        PUT("g:%d:%lld:%s|", r->grades[i].level, (long long)r->grades[i].for_ms, r->grades[i].when.src);
+    if (r->has_clear)
+        PUT("c:%s|", r->clear.src);
+#undef PUT
+    uint64_t h = vg_hash64(buf, o < sizeof buf ? o : sizeof buf, 0x5eed);
+    snprintf(r->version, sizeof r->version, "%08x", (unsigned)(h >> 32));
+}
+
+static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, struct vg_rule *r)
+{
+    int rc = 0;
+    yaml_node_t *v;
+    const char *s;
+    if (!vg_yaml_is_map(n))
+        return vg_yaml_error(y, n, "a rule must be a mapping with id, metric and grades");
+    r->file = strdup(y->file);
+    r->line = (int)n->start_mark.line + 1;
+    r->stale_ms = 5 * 60000;
+    if (vg_yaml_check_keys(y, n, "rule", rule_keys) < 0)
+        rc = VG_EINVAL;
+    if (!(v = vg_yaml_get(y, n, "id"))) {
+        rc = vg_yaml_error(y, n, "a rule needs an 'id'");
+    } else if (vg_yaml_string(y, v, "id", &s) == 0) {
+        if (!id_ok(s))
+            rc = vg_yaml_error(y, v, "rule id '%s' must be 1-64 characters of a-z 0-9 _ . -", s);
+        r->id = strdup(s);
+    } else {
+        rc = VG_EINVAL;
+    }
+    if ((v = vg_yaml_get(y, n, "title")) && vg_yaml_string(y, v, "title", &s) == 0)
+        r->title = strdup(s);
+    if ((v = vg_yaml_get(y, n, "kind"))) {
+        if (vg_yaml_string(y, v, "kind", &s) < 0)
+            rc = VG_EINVAL;
+        else if (!strcmp(s, "warning"))
+            r->kind = VG_KIND_WARNING;
+        else if (strcmp(s, "alarm"))
+            rc = vg_yaml_error(y, v, "kind must be alarm or warning, not '%s'", s);
+    }
+    static const char *const later[][2] = {
+        {"event", "event and absence rules"}, {"absent", "absence rules"}, {"group", "group rules"}};
+    for (size_t i = 0; i < VG_ARRAY_LEN(later); i++)
+        if ((v = vg_yaml_get(y, n, later[i][0])))
+            rc = vg_yaml_error(y, v, "%s are not supported by this version yet", later[i][1]);
+    if ((v = vg_yaml_get(y, n, "where"))) {
+        if (!vg_yaml_is_map(v)) {
+            rc = vg_yaml_error(y, v, "where must be a mapping, e.g. { industry: ammonia_refrigeration }");
+        } else {
+            if (vg_yaml_check_keys(y, v, "where", where_keys) < 0)
+                rc = VG_EINVAL;
+            yaml_node_t *w;
+            if ((w = vg_yaml_get(y, v, "industry")) && vg_yaml_strings(y, w, "industry", &r->where.industry) < 0)
+                rc = VG_EINVAL;
+            if ((w = vg_yaml_get(y, v, "region")) && vg_yaml_strings(y, w, "region", &r->where.region) < 0)
+                rc = VG_EINVAL;
+            if ((w = vg_yaml_get(y, v, "plant")) && vg_yaml_strings(y, w, "plant", &r->where.plant) < 0)
+                rc = VG_EINVAL;
+        }
+    }
+    struct names_ctx nc = {NULL};
+    char **metrics = NULL;
+    if (!(v = vg_yaml_get(y, n, "metric"))) {
+        if (!vg_yaml_get(y, n, "event") && !vg_yaml_get(y, n, "group"))
+            rc = vg_yaml_error(y, n, "a rule needs a 'metric'");
+    } else {
+        int cnt = vg_yaml_strings(y, v, "metric", &metrics);
+        if (cnt < 0) {
+            rc = VG_EINVAL;
+        } else if (cnt != 1) {
+            rc = vg_yaml_error(y, v, "compound rules (several metrics) are not supported by this version yet");
+        } else if (!id_ok(metrics[0]) && strcmp(metrics[0], "*")) {
+            rc = vg_yaml_error(y, v, "metric '%s' must be a name of a-z 0-9 _ . -", metrics[0]);
+        } else {
+            nc.metric = metrics[0];
+            r->metrics = malloc(sizeof *r->metrics);
+            r->metrics[0] = metric_intern(rs, metrics[0]);
+            r->n_metrics = 1;
+        }
+    }
+    if ((v = vg_yaml_get(y, n, "for")) && vg_yaml_duration(y, v, "for", &r->for_ms) < 0)
+        rc = VG_EINVAL;
+    if ((v = vg_yaml_get(y, n, "stale")) && vg_yaml_duration(y, v, "stale", &r->stale_ms) < 0)
+        rc = VG_EINVAL;
+    if ((v = vg_yaml_get(y, n, "clear_for")) && vg_yaml_duration(y, v, "clear_for", &r->clear_for_ms) < 0)
+        rc = VG_EINVAL;
+    yaml_node_t *grades = vg_yaml_get(y, n, "grades");
+    if (!grades) {
+        if (!vg_yaml_get(y, n, "absent"))
+            rc = vg_yaml_error(y, n, "a rule needs 'grades', e.g. [ { level: yellow, when: value > 25 } ]");
+    } else if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start) {
+        rc = vg_yaml_error(y, grades, "grades must be a non-empty list of { level, when }");
+    } else {
+        size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
+        if (cnt > VG_GRADES_MAX)
+            rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
+        for (size_t i = 0; i < cnt && i < VG_GRADES_MAX; i++) {
+            yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]), *gv;
+            if (!vg_yaml_is_map(g)) {
+                rc = vg_yaml_error(y, g, "a grade must be a mapping { level, when }");
+                continue;
+            }
+            if (vg_yaml_check_keys(y, g, "grade", grade_keys) < 0)
+                rc = VG_EINVAL;
+            struct vg_grade gr = {0};
+            gr.for_ms = VG_TS_NONE;
+            bool ok = true;
+            if (!(gv = vg_yaml_get(y, g, "level")))
+                ok = !vg_yaml_error(y, g, "a grade needs a 'level'");
+            else if (level_of(y, gv, &gr.level) < 0)
+                ok = false;
+            for (uint32_t k = 0; ok && k < r->n_grades; k++)
+                if (r->grades[k].level == gr.level)
+                    ok = !vg_yaml_error(y, gv, "level %s appears twice in this rule",
+                                        vg_level_name(gr.level));
+            if ((gv = vg_yaml_get(y, g, "for")) && vg_yaml_duration(y, gv, "for", &gr.for_ms) < 0)
+                ok = false;
+            if (!(gv = vg_yaml_get(y, g, "when")))
+                ok = !vg_yaml_error(y, g, "a grade needs 'when', e.g. when: value > 25");
+            else if (nc.metric && compile_expr(y, gv, &nc, "when", &gr.when) < 0)
+                ok = false;
+            if (!ok || !nc.metric) {
+                if (gr.when.code)
+                    vg_expr_fini(&gr.when);
+                rc = VG_EINVAL;
+                continue;
+            }
+            r->grades[r->n_grades++] = gr;
+        }
+        /* ascending level */
+        for (uint32_t a = 1; a < r->n_grades; a++)
+            for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
+                struct vg_grade t = r->grades[b];
+                r->grades[b] = r->grades[b - 1];
+                r->grades[b - 1] = t;
+            }
+        for (uint32_t i = 0; i < r->n_grades; i++)
+            if (r->grades[i].for_ms == VG_TS_NONE)
+                r->grades[i].for_ms = r->for_ms;
+    }
+    if ((v = vg_yaml_get(y, n, "clear")) && nc.metric) {
+        if (compile_expr(y, v, &nc, "clear", &r->clear) < 0)
+            rc = VG_EINVAL;
+        else
+            r->has_clear = true;
+    }
+    if ((v = vg_yaml_get(y, n, "notify")) && load_notify(y, v, r) < 0)
+        rc = VG_EINVAL;
+    vg_strv_free(metrics);
+    return rc;
+}
+
+static int load_file(struct vg_ruleset *rs, const char *file, struct vg_diags *diags,
+                     const struct vg_registry *reg)
+{
+    struct vg_yaml y;
+    if (vg_yaml_load(&y, file, diags) < 0) {
+        vg_yaml_fini(&y);
+        return VG_EINVAL;
+    }
+    int rc = 0;
+    yaml_node_t *root = vg_yaml_root(&y), *v;
+    static const char *const top_keys[] = {"version", "rules", NULL};
+    if (!vg_yaml_is_map(root)) {
+        rc = vg_yaml_error(&y, root, "a rule file is a mapping with 'version: 1' and 'rules'");
+        goto done;
+    }
+    if (vg_yaml_check_keys(&y, root, "rule file", top_keys) < 0)
+        rc = VG_EINVAL;
+    if (!(v = vg_yaml_get(&y, root, "version")) || !vg_yaml_is_scalar(v) || strcmp(vg_yaml_str(v), "1"))
+        rc = vg_yaml_error(&y, v ? v : root, "a rule file needs 'version: 1'");
+    v = vg_yaml_get(&y, root, "rules");
+    if (!v) {
+        rc = vg_yaml_error(&y, root, "a rule file needs a 'rules' list");
+        goto done;
+    }
+    if (!vg_yaml_is_seq(v)) {
+        rc = vg_yaml_error(&y, v, "'rules' must be a list");
+        goto done;
+    }
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *rn = vg_yaml_node(&y, *it);
+        struct vg_rule r = {0};
+        r.index = rs->n_rules;
+        if (load_rule(&y, rn, rs, &r) < 0) {
+            rc = VG_EINVAL;
+            rule_fini(&r);
+            continue;
+        }
+        for (uint32_t i = 0; i < rs->n_rules; i++) {
+            if (!strcmp(rs->rules[i].id, r.id)) {
+                rc = vg_yaml_error(&y, vg_yaml_get(&y, rn, "id"),
+                                   "duplicate rule id '%s' (first defined at %s:%d)", r.id,
+                                   rs->rules[i].file, rs->rules[i].line);
+                break;
+            }
+        }
+        if (reg && reg->n_plants && (r.where.industry || r.where.region || r.where.plant)) {
+            bool any = false;
+            for (uint32_t i = 0; i < reg->n_plants && !any; i++)
+                any = vg_rule_applies(&r, &reg->plants[i]);
+            if (!any)
+                rc = vg_yaml_error(&y, vg_yaml_get(&y, rn, "where"),
+                                   "rule '%s' selects no plant in the registry", r.id);
+        }
+        rs->rules = realloc(rs->rules, (rs->n_rules + 1) * sizeof *rs->rules);
+        rs->rules[rs->n_rules++] = r;
+    }
+done:
+    vg_yaml_fini(&y);
+    return rc;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+static int load_path(struct vg_ruleset *rs, const char *path, struct vg_diags *diags,
+                     const struct vg_registry *reg)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return vg_diags_add(diags, path, 0, 0, "no such file or directory");
+    if (!S_ISDIR(st.st_mode))
+        return load_file(rs, path, diags, reg);
+    DIR *d = opendir(path);
+    if (!d)
+        return vg_diags_add(diags, path, 0, 0, "cannot open directory");
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (nm[0] == '.' || !(ends_with(nm, ".yaml") || ends_with(nm, ".yml")) ||
+            ends_with(nm, ".test.yaml") || ends_with(nm, ".test.yml") || !strncmp(nm, "registry", 8))
+            continue;
+        names = realloc(names, (n + 1) * sizeof *names);
+        size_t len = strlen(path) + strlen(nm) + 2;
+        names[n] = malloc(len);
+        snprintf(names[n], len, "%s/%s", path, nm);
+        n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, str_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (load_file(rs, names[i], diags, reg) < 0)
+            rc = VG_EINVAL;
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int vg_ruleset_load(struct vg_ruleset **out, const char *const *paths, size_t n_paths,
+                    const struct vg_registry *reg, struct vg_diags *diags)
+{
+    *out = NULL;
+    struct vg_ruleset *rs = calloc(1, sizeof *rs);
+    int rc = 0;
+    for (size_t i = 0; i < n_paths; i++)
+        if (load_path(rs, paths[i], diags, reg) < 0)
+            rc = VG_EINVAL;
+    if (rc < 0 || diags->n) {
+        vg_ruleset_destroy(rs);
+        return VG_EINVAL;
+    }
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        rule_version(&rs->rules[i], rs);
+    /* metric -> rules index (counting sort) */
+    rs->by_metric_start = calloc(rs->n_metrics + 2, sizeof *rs->by_metric_start);
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        for (uint32_t k = 0; k < rs->rules[i].n_metrics; k++, total++)
+            rs->by_metric_start[rs->rules[i].metrics[k] + 1]++;
+    for (uint32_t m = 0; m < rs->n_metrics; m++)
+        rs->by_metric_start[m + 1] += rs->by_metric_start[m];
+    rs->by_metric = malloc((total + 1) * sizeof *rs->by_metric);
+    uint32_t *fill = calloc(rs->n_metrics + 1, sizeof *fill);
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        for (uint32_t k = 0; k < rs->rules[i].n_metrics; k++) {
+            uint32_t m = rs->rules[i].metrics[k];
+            rs->by_metric[rs->by_metric_start[m] + fill[m]++] = i;
+        }
+    free(fill);
+    *out = rs;
+    return VG_OK;
+}
