@@ -54,4 +54,24 @@ static inline bool vg_batch_fits(const struct vg_batch *b, size_t nbytes)
     return b->n < VG_BATCH_EVENTS && b->used + nbytes <= VG_BATCH_BYTES;
 }
 
+/** Bytes of strings @p s carries into a batch. */
+static inline size_t vg_batch_need(const struct vg_sample *s)
+{
+    return (size_t)s->plant.n + s->device.n + s->name.n + s->alert_id.n;
+}
+
+/**
+ * @brief Append @p s (its strings are copied) with its metric id. The caller
+ * checked vg_batch_fits(b, vg_batch_need(s)). @thread the batch's producer.
+ */
+void vg_batch_append(struct vg_batch *b, const struct vg_sample *s, uint32_t metric);
+
+/** @brief Empty the batch for reuse. */
+static inline void vg_batch_reset(struct vg_batch *b)
+{
+    b->n = 0;
+    b->used = 0;
+    b->flags = 0;
+}
+
 #endif

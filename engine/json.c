@@ -5,6 +5,7 @@
  */
 #define JSMN_STATIC
 #define JSMN_STRICT
+#define JSMN_PARENT_LINKS /* O(1) commas and closers instead of scans back over every token */
 #include <jsmn.h>
 
 #include "engine/json.h"
@@ -80,6 +81,24 @@ static bool sep_ok(const char *s, int a, int b, char sep)
     return seen;
 }
 
+static int number_value(const char *s, int a, int b, double *out, bool *is_int);
+
+/* jsmn takes any run of characters for a primitive: require a JSON literal or number. */
+static bool primitive_ok(const char *s, const jsmntok_t *t)
+{
+    int n = t->end - t->start;
+    const char *p = s + t->start;
+    if (*p == 't')
+        return n == 4 && !memcmp(p, "true", 4);
+    if (*p == 'f')
+        return n == 5 && !memcmp(p, "false", 5);
+    if (*p == 'n')
+        return n == 4 && !memcmp(p, "null", 4);
+    double v;
+    bool is_int;
+    return number_value(s, t->start, t->end, &v, &is_int) != -1;
+}
+
 /*
  * Check the structure jsmn leaves unchecked (colons, commas, key sizes) for the
  * value at tok[i]; returns the index after its subtree, or -1 if malformed.
@@ -92,9 +111,8 @@ static int validate(const char *s, const jsmntok_t *tok, int ntok, int i, int de
     if (t->type == JSMN_STRING) {
         return t->size == 0 ? i + 1 : -1;
     }
-    if (t->type == JSMN_PRIMITIVE) {
-        return i + 1;
-    }
+    if (t->type == JSMN_PRIMITIVE)
+        return primitive_ok(s, t) ? i + 1 : -1;
     bool obj = t->type == JSMN_OBJECT;
     int j = i + 1, prev_hi = t->start + 1;
     for (int k = 0; k < t->size; k++) {
@@ -245,47 +263,46 @@ static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
 static int number_value(const char *s, int a, int b, double *out, bool *is_int)
 {
     const char *p = s + a, *end = s + b;
-    bool neg = false;
-    if (p < end && *p == '-') {
-        neg = true;
-        p++;
-    }
-    if (p >= end || *p < '0' || *p > '9')
+    bool neg = p < end && *p == '-';
+    p += neg;
+    if (p >= end || (unsigned)(*p - '0') > 9)
         return -1;
     uint64_t mant = 0;
-    int digits = 0, exp10 = 0;
+    int sig = 0, exp10 = 0; /* significant digits kept in mant; decimal exponent */
     if (*p == '0') {
         p++;
     } else {
-        while (p < end && *p >= '0' && *p <= '9') {
-            if (digits < 19) {
-                mant = mant * 10 + (uint64_t)(*p - '0');
-                if (mant)
-                    digits++;
-            } else {
-                exp10++;
-                digits++;
-            }
+        const char *q = p;
+        while (p < end && (unsigned)(*p - '0') <= 9)
             p++;
-        }
+        int n = (int)(p - q);
+        int keep = n < 19 ? n : 19;
+        for (int k = 0; k < keep; k++)
+            mant = mant * 10 + (uint64_t)(q[k] - '0');
+        sig = n;
+        exp10 = n - keep;
     }
     *is_int = true;
     if (p < end && *p == '.') {
         *is_int = false;
-        p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return -1;
-        while (p < end && *p >= '0' && *p <= '9') {
-            if (digits < 19) {
-                mant = mant * 10 + (uint64_t)(*p - '0');
-                if (mant)
-                    digits++;
-                exp10--;
-            } else {
-                digits++;
-            }
+        const char *q = ++p;
+        while (p < end && (unsigned)(*p - '0') <= 9)
             p++;
+        if (p == q)
+            return -1;
+        for (; q < p; q++) {
+            if (mant == 0 && *q == '0') { /* leading zeros of 0.000x are not significant */
+                exp10--;
+                continue;
+            }
+            if (sig >= 19)
+                break;
+            mant = mant * 10 + (uint64_t)(*q - '0');
+            sig++;
+            exp10--;
         }
+        if (q < p)
+            sig += (int)(p - q); /* more digits than fit: take the slow path */
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         *is_int = false;
@@ -293,9 +310,9 @@ static int number_value(const char *s, int a, int b, double *out, bool *is_int)
         int esign = 1, e = 0;
         if (p < end && (*p == '+' || *p == '-'))
             esign = *p++ == '-' ? -1 : 1;
-        if (p >= end || *p < '0' || *p > '9')
+        if (p >= end || (unsigned)(*p - '0') > 9)
             return -1;
-        while (p < end && *p >= '0' && *p <= '9') {
+        while (p < end && (unsigned)(*p - '0') <= 9) {
             if (e < 100000)
                 e = e * 10 + (*p - '0');
             p++;
@@ -305,9 +322,10 @@ static int number_value(const char *s, int a, int b, double *out, bool *is_int)
     if (p != end)
         return -1;
     double v;
-    if (digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+    if (sig <= 15 && exp10 >= -22 && exp10 <= 22) {
         v = (double)mant;
         v = exp10 < 0 ? v / pow10_tab[-exp10] : v * pow10_tab[exp10];
+        v = neg ? -v : v;
     } else {
         char tmp[400];
         size_t n = (size_t)(b - a);
@@ -316,11 +334,10 @@ static int number_value(const char *s, int a, int b, double *out, bool *is_int)
         memcpy(tmp, s + a, n);
         tmp[n] = 0;
         v = strtod(tmp, NULL);
-        neg = false;
     }
     if (!isfinite(v))
         return -2;
-    *out = neg ? -v : v;
+    *out = v;
     return 0;
 }
 
@@ -372,24 +389,45 @@ static int *field_slot(struct fields *f, const char *s, const jsmntok_t *k)
     return NULL;
 }
 
-/* Walk the object at tok[i]; fill slots with value token indexes. Returns next index. */
+/*
+ * Walk the object at tok[i]: check its separators (jsmn does not), validate
+ * nested values, and fill slots with value token indexes. Returns the index
+ * after the object, or -1 with @p rej filled.
+ */
 static int walk_object(const char *s, const jsmntok_t *tok, int ntok, int i, struct fields *f,
                        struct vg_reject *rej, const char *where)
 {
-    int n = tok[i].size, j = i + 1;
-    for (int k = 0; k < n; k++) {
-        int *slot = field_slot(f, s, &tok[j]);
+    const jsmntok_t *o = &tok[i];
+    int j = i + 1, prev_hi = o->start + 1;
+    for (int k = 0; k < o->size; k++) {
+        if (j + 1 >= ntok)
+            return reject(rej, "malformed", "invalid JSON"), -1;
+        const jsmntok_t *key = &tok[j], *val = &tok[j + 1];
+        if (key->type != JSMN_STRING || key->size != 1 ||
+            !sep_ok(s, prev_hi, tok_lo(key), k == 0 ? 0 : ',') ||
+            !sep_ok(s, tok_hi(key), tok_lo(val), ':'))
+            return reject(rej, "malformed", "invalid JSON"), -1;
+        int *slot = field_slot(f, s, key);
         if (slot) {
             if (*slot >= 0)
                 return reject(rej, "malformed", "%sduplicate key \"%.*s\"", where,
-                              tok[j].end - tok[j].start, s + tok[j].start), -1;
+                              key->end - key->start, s + key->start), -1;
             *slot = j + 1;
         }
-        int end = tok[j + 1].end;
-        j += 2;
-        while (j < ntok && tok[j].start < end)
-            j++;
+        int next;
+        if (val->type == JSMN_OBJECT || val->type == JSMN_ARRAY)
+            next = validate(s, tok, ntok, j + 1, 1);
+        else if (val->type == JSMN_STRING)
+            next = val->size != 0 ? -1 : j + 2;
+        else /* fields we read are checked when read */
+            next = slot || primitive_ok(s, val) ? j + 2 : -1;
+        if (next < 0)
+            return reject(rej, "malformed", "invalid JSON"), -1;
+        prev_hi = tok_hi(val);
+        j = next;
     }
+    if (!sep_ok(s, prev_hi, o->end - 1, 0))
+        return reject(rej, "malformed", "invalid JSON"), -1;
     return j;
 }
 
@@ -452,15 +490,19 @@ static int need_ts(const char *s, const jsmntok_t *tok, int idx, const char *nam
             return reject(rej, "bad_ts", "%s\"%s\" is not RFC 3339 with an offset "
                           "(e.g. 2026-11-23T08:00:00+08:00)", where, name);
     } else {
-        double v;
-        bool is_int = false;
-        int r = t->type == JSMN_PRIMITIVE ? number_value(s, t->start, t->end, &v, &is_int) : -1;
-        if (r < 0 || !is_int)
+        /* epoch milliseconds: plain digits, no sign, no fraction, no exponent */
+        const char *p = s + t->start, *end = s + t->end;
+        int64_t v = 0;
+        bool ok = t->type == JSMN_PRIMITIVE && p < end && end - p <= 15 && (*p != '0' || end - p == 1);
+        for (; ok && p < end; p++) {
+            unsigned d = (unsigned)(*p - '0');
+            ok = d < 10;
+            v = v * 10 + d;
+        }
+        if (!ok)
             return reject(rej, "bad_ts", "%s\"%s\" must be integer epoch milliseconds or an "
                           "RFC 3339 string", where, name);
-        if (v < 0 || v > (double)TS_MAX)
-            return reject(rej, "bad_ts", "%s\"%s\" is outside 1970..9999", where, name);
-        *out = (vg_ts)v;
+        *out = v;
     }
     if (*out < 0 || *out > TS_MAX)
         return reject(rej, "bad_ts", "%s\"%s\" is outside 1970..9999", where, name);
@@ -525,15 +567,14 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
     const jsmntok_t *tok = jp->tok;
     if (tok[0].type != JSMN_OBJECT)
         return reject(rej, "not_object", "a message must be a JSON object");
-    if (memchr(s, 0, len))
-        return reject(rej, "malformed", "NUL byte in message");
-    if (validate(s, tok, ntok, 0, 0) != ntok || !sep_ok(s, tok[0].end, (int)len, 0))
-        return reject(rej, "malformed", "invalid JSON");
-
+    /* a NUL byte stops jsmn early, so the tail check below rejects it */
     struct fields f;
     fields_reset(&f);
-    if (walk_object(s, tok, ntok, 0, &f, rej, "") < 0)
+    int end = walk_object(s, tok, ntok, 0, &f, rej, "");
+    if (end < 0)
         return VG_EINVAL;
+    if (end != ntok || !sep_ok(s, tok[0].end, (int)len, 0))
+        return reject(rej, "malformed", "invalid JSON");
     if (check_optional(s, tok, &f, "", rej) < 0)
         return VG_EINVAL;
     struct vg_sample *m = &jp->out[0];

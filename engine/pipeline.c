@@ -111,9 +111,7 @@ static void *worker_main(void *arg)
         }
         vg_shard_process(w->shard, b, worker_emit, w);
         bool eos = b->flags & VG_BATCH_EOS;
-        b->n = 0;
-        b->used = 0;
-        b->flags = 0;
+        vg_batch_reset(b);
         vg_ring_push(&w->in_free, b);
         if (eos) {
             if (!w->cur)
@@ -276,36 +274,16 @@ static void route(struct run *r, const struct vg_sample *s)
     const struct vg_ruleset *rs = r->cfg->rs;
     uint64_t h = vg_hash64(s->plant.p, s->plant.n, 0);
     struct worker *w = &r->w[r->nw == 1 ? 0 : (int)((h >> 32) % (uint64_t)r->nw)];
-    size_t need = (size_t)s->plant.n + s->device.n + s->name.n + s->alert_id.n;
+    size_t need = vg_batch_need(s);
     if (!w->fill)
         w->fill = in_acquire(r, w);
     if (!vg_batch_fits(w->fill, need)) {
         in_send(r, w, 0);
         w->fill = in_acquire(r, w);
     }
-    struct vg_batch *b = w->fill;
-    struct vg_wevent *e = &b->ev[b->n++];
-    e->ts = s->ts;
-    e->value = s->value;
-    e->from = s->from;
-    e->until = s->until;
-    e->kind = s->kind;
-    e->quality = s->quality;
-    e->metric = s->kind == VG_MSG_SAMPLE ? vg_ruleset_metric(rs, s->name.p, s->name.n) : VG_METRIC_NONE;
-    e->off = b->used;
-    e->plant_len = (uint8_t)s->plant.n;
-    e->dev_len = (uint8_t)s->device.n;
-    e->name_len = (uint8_t)s->name.n;
-    e->aux_len = (uint8_t)s->alert_id.n;
-    char *p = b->bytes + b->used;
-    memcpy(p, s->plant.p, s->plant.n);
-    p += s->plant.n;
-    memcpy(p, s->device.p, s->device.n);
-    p += s->device.n;
-    memcpy(p, s->name.p, s->name.n);
-    p += s->name.n;
-    memcpy(p, s->alert_id.p, s->alert_id.n);
-    b->used += (uint32_t)need;
+    uint32_t metric = s->kind == VG_MSG_SAMPLE ? vg_ruleset_metric(rs, s->name.p, s->name.n)
+                                               : VG_METRIC_NONE;
+    vg_batch_append(w->fill, s, metric);
 }
 
 static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_error *err)

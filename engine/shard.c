@@ -8,13 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KEY_INLINE 26
+
+/* One device of one plant. 48 bytes: short keys live inline, on the same line. */
 struct subject {
     uint64_t hash;
-    uint32_t key;          /* offset of plant+device bytes in keys */
     uint32_t plant;        /* index into plants */
     uint32_t states;       /* first rule state (index + 1), 0 = none */
+    uint32_t key;          /* offset of plant+device bytes in keys, if not inline */
     uint8_t plant_len, dev_len;
+    char inline_key[KEY_INLINE];
 };
+
+static inline const char *subject_key(const struct vg_shard *sh, const struct subject *s);
 
 struct plant_entry {
     uint64_t hash;
@@ -23,10 +29,17 @@ struct plant_entry {
     const struct vg_plant *reg;
 };
 
+/* Open addressing; a slot is (hash tag << 32 | entry index + 1), 0 = empty,
+ * so probes compare tags without touching the entries. */
 struct table {
-    uint32_t *slots;       /* entry index + 1; 0 = empty */
+    uint64_t *slots;
     uint32_t mask;
 };
+
+static inline uint64_t slot_make(uint64_t h, uint32_t idx)
+{
+    return (h & 0xffffffff00000000ULL) | (uint64_t)(idx + 1);
+}
 
 struct vg_shard {
     const struct vg_ruleset *rs;
@@ -60,6 +73,11 @@ static void *grow(void *p, uint32_t *cap, size_t elem, uint32_t need)
     return q;
 }
 
+static inline const char *subject_key(const struct vg_shard *sh, const struct subject *s)
+{
+    return (size_t)s->plant_len + s->dev_len <= KEY_INLINE ? s->inline_key : sh->keys + s->key;
+}
+
 static int table_init(struct table *t, uint32_t cap)
 {
     t->slots = calloc(cap, sizeof *t->slots);
@@ -73,7 +91,7 @@ static void table_maybe_grow(struct table *t, uint32_t count, const void *entrie
     if ((count + 1) * 2 <= t->mask + 1)
         return;
     uint32_t cap = (t->mask + 1) * 2;
-    uint32_t *slots = calloc(cap, sizeof *slots);
+    uint64_t *slots = calloc(cap, sizeof *slots);
     if (!slots)
         abort();
     for (uint32_t i = 0; i < count; i++) {
@@ -81,7 +99,7 @@ static void table_maybe_grow(struct table *t, uint32_t count, const void *entrie
         uint32_t k = (uint32_t)h & (cap - 1);
         while (slots[k])
             k = (k + 1) & (cap - 1);
-        slots[k] = i + 1;
+        slots[k] = slot_make(h, i);
     }
     free(t->slots);
     t->slots = slots;
@@ -142,12 +160,12 @@ static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
     uint64_t h = vg_hash64(p, n, 0);
     uint32_t k = (uint32_t)h & sh->plant_tab.mask;
     for (;; k = (k + 1) & sh->plant_tab.mask) {
-        uint32_t e = sh->plant_tab.slots[k];
+        uint64_t e = sh->plant_tab.slots[k];
         if (!e)
             break;
-        const struct plant_entry *pe = &sh->plants[e - 1];
+        const struct plant_entry *pe = &sh->plants[(uint32_t)e - 1];
         if (pe->hash == h && pe->len == n && !memcmp(sh->keys + pe->key, p, n))
-            return e - 1;
+            return (uint32_t)e - 1;
     }
     /* first sight of this plant: resolve registry entry and rule applicability once */
     uint32_t idx = sh->n_plants;
@@ -173,41 +191,51 @@ static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
     k = (uint32_t)h & sh->plant_tab.mask;
     while (sh->plant_tab.slots[k])
         k = (k + 1) & sh->plant_tab.mask;
-    sh->plant_tab.slots[k] = idx + 1;
+    sh->plant_tab.slots[k] = slot_make(h, idx);
     table_maybe_grow(&sh->plant_tab, sh->n_plants, sh->plants, sizeof *sh->plants);
     return idx;
 }
 
-static struct subject *subject_get(struct vg_shard *sh, const char *key, uint8_t plant_len,
-                                   uint8_t dev_len)
+static inline uint64_t subject_hash(const char *key, uint8_t plant_len, uint8_t dev_len)
+{
+    return vg_hash64(key, (size_t)plant_len + dev_len, plant_len);
+}
+
+static struct subject *subject_get(struct vg_shard *sh, uint64_t h, const char *key,
+                                   uint8_t plant_len, uint8_t dev_len)
 {
     size_t n = (size_t)plant_len + dev_len;
-    uint64_t h = vg_hash64(key, n, plant_len);
+    uint64_t tag = h & 0xffffffff00000000ULL;
     uint32_t k = (uint32_t)h & sh->subject_tab.mask;
     for (;; k = (k + 1) & sh->subject_tab.mask) {
-        uint32_t e = sh->subject_tab.slots[k];
+        uint64_t e = sh->subject_tab.slots[k];
         if (!e)
             break;
-        struct subject *s = &sh->subjects[e - 1];
+        if ((e & 0xffffffff00000000ULL) != tag)
+            continue;
+        struct subject *s = &sh->subjects[(uint32_t)e - 1];
         if (s->hash == h && s->plant_len == plant_len && s->dev_len == dev_len &&
-            !memcmp(sh->keys + s->key, key, n))
+            !memcmp(subject_key(sh, s), key, n))
             return s;
     }
     uint32_t plant = plant_get(sh, key, plant_len);
     uint32_t idx = sh->n_subjects;
     sh->subjects = grow(sh->subjects, &sh->cap_subjects, sizeof *sh->subjects, idx + 1);
     struct subject *s = &sh->subjects[idx];
+    memset(s, 0, sizeof *s);
     s->hash = h;
-    s->key = keep_key(sh, key, n);
     s->plant = plant;
-    s->states = 0;
     s->plant_len = plant_len;
     s->dev_len = dev_len;
+    if (n <= KEY_INLINE)
+        memcpy(s->inline_key, key, n);
+    else
+        s->key = keep_key(sh, key, n);
     sh->n_subjects++;
     k = (uint32_t)h & sh->subject_tab.mask;
     while (sh->subject_tab.slots[k])
         k = (k + 1) & sh->subject_tab.mask;
-    sh->subject_tab.slots[k] = idx + 1;
+    sh->subject_tab.slots[k] = slot_make(h, idx);
     table_maybe_grow(&sh->subject_tab, sh->n_subjects, sh->subjects, sizeof *sh->subjects);
     return &sh->subjects[idx];
 }
@@ -244,34 +272,53 @@ static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t ru
     a.at = at;
     a.since = tr->since;
     a.region = pe->reg ? pe->reg->region : NULL;
-    memcpy(a.plant, sh->keys + s->key, s->plant_len);
-    memcpy(a.device, sh->keys + s->key + s->plant_len, s->dev_len);
+    const char *key = subject_key(sh, s);
+    memcpy(a.plant, key, s->plant_len);
+    memcpy(a.device, key + s->plant_len, s->dev_len);
     sh->st.alerts[tr->status]++;
     emit(ctx, &a);
 }
 
+/* Samples that rules will look at; everything else is only counted. */
+static inline bool evaluable(const struct vg_wevent *e)
+{
+    return e->kind == VG_MSG_SAMPLE && e->metric != VG_METRIC_NONE && vg_quality_triggers(e->quality);
+}
+
+#define PREFETCH_AHEAD 8
+
 void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn emit, void *ctx)
 {
     const struct vg_ruleset *rs = sh->rs;
+    /* First pass: hash every subject and prefetch its table slot, so the
+     * cache misses of a large table overlap instead of queueing. */
+    uint64_t hs[VG_BATCH_EVENTS];
     for (uint32_t i = 0; i < b->n; i++) {
         const struct vg_wevent *e = &b->ev[i];
-        if (VG_UNLIKELY(e->kind != VG_MSG_SAMPLE)) {
+        hs[i] = subject_hash(b->bytes + e->off, e->plant_len, e->dev_len);
+        __builtin_prefetch(&sh->subject_tab.slots[(uint32_t)hs[i] & sh->subject_tab.mask]);
+    }
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (i + PREFETCH_AHEAD < b->n) {
+            /* second stage: the entry the slot of a later event points at */
+            uint64_t e = sh->subject_tab.slots[(uint32_t)hs[i + PREFETCH_AHEAD] & sh->subject_tab.mask];
+            if (e)
+                __builtin_prefetch(&sh->subjects[(uint32_t)e - 1]);
+        }
+        const struct vg_wevent *e = &b->ev[i];
+        if (VG_UNLIKELY(!evaluable(e))) {
             if (e->kind == VG_MSG_EVENT)
                 sh->st.reports++;
-            else
+            else if (e->kind != VG_MSG_SAMPLE)
                 sh->st.controls++;
-            continue;
-        }
-        if (VG_UNLIKELY(e->metric == VG_METRIC_NONE)) {
-            sh->st.unmatched++;
-            continue;
-        }
-        if (VG_UNLIKELY(!vg_quality_triggers(e->quality))) {
-            sh->st.muted++;
+            else if (e->metric == VG_METRIC_NONE)
+                sh->st.unmatched++;
+            else
+                sh->st.muted++;
             continue;
         }
         sh->st.samples++;
-        struct subject *s = subject_get(sh, b->bytes + e->off, e->plant_len, e->dev_len);
+        struct subject *s = subject_get(sh, hs[i], b->bytes + e->off, e->plant_len, e->dev_len);
         const uint64_t *bits = sh->rule_bits + (size_t)s->plant * sh->words;
         uint32_t nr;
         const uint32_t *rules = vg_ruleset_rules_for(rs, e->metric, &nr);
@@ -282,9 +329,8 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
                 continue;
             struct vg_rstate *st = state_get(sh, s, r);
             struct vg_transition tr;
-            if (vg_rstate_step(st, &rs->rules[r], e->ts, &env, &tr)) {
+            if (vg_rstate_step(st, &rs->rules[r], e->ts, &env, &tr))
                 emit_alert(sh, s, r, &tr, e->ts, e->value, emit, ctx);
-            }
         }
     }
 }
@@ -296,8 +342,8 @@ void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out)
     out->plants = sh->n_plants;
     out->states = sh->n_states;
     out->bytes = (size_t)sh->cap_subjects * sizeof *sh->subjects +
-                 (size_t)(sh->subject_tab.mask + 1) * sizeof(uint32_t) +
+                 (size_t)(sh->subject_tab.mask + 1) * sizeof(uint64_t) +
                  (size_t)sh->cap_plants * (sizeof *sh->plants + sh->words * sizeof(uint64_t)) +
-                 (size_t)(sh->plant_tab.mask + 1) * sizeof(uint32_t) +
+                 (size_t)(sh->plant_tab.mask + 1) * sizeof(uint64_t) +
                  (size_t)sh->cap_states * sizeof *sh->states + sh->keys_cap;
 }

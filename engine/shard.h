@@ -4,10 +4,15 @@
  * device), the rules that apply to each plant, and per (rule, subject) alert
  * state. Must never: be touched by any other thread, take a lock, or allocate
  * per event (tables grow geometrically when a new subject first appears).
- * DESIGN: an open-addressing table of 32-bit subject indexes keyed by a 64-bit
- * hash of plant+device; each subject heads a short chain of rule states in one
- * array; each plant carries a bitmap of the rules whose `where` selects it,
- * computed once when the plant is first seen.
+ * DESIGN: an open-addressing table keyed by a 64-bit hash of plant+device;
+ * each slot holds a 32-bit hash tag and the subject's index, so probes touch
+ * no entry until the tag matches. Subjects are 48 bytes with short keys
+ * inline. Each subject heads a short chain of rule states in one array; each
+ * plant carries a bitmap of the rules whose `where` selects it, computed once
+ * when the plant is first seen. A batch is processed in two passes: hash and
+ * prefetch every slot, then evaluate while prefetching the subject of the
+ * event eight places ahead, so the cache misses of a million-series table
+ * overlap.
  */
 #ifndef VG_SHARD_H
 #define VG_SHARD_H
