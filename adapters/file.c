@@ -6,7 +6,9 @@
  * the block as borrowed slices; a partial last line moves to the front for
  * the next read. A line longer than the buffer is delivered truncated, with
  * orig_len telling its real length, and the rest of it is skipped (the
- * dead-letter record says so). The sink gathers lines in a 256 KiB buffer and
+ * dead-letter record says so). On a pipe or terminal, a poll that waits 50 ms
+ * without data returns no messages, so the pipeline flushes what it holds and
+ * alerts are not held back by a partly filled batch. The sink gathers lines in a 256 KiB buffer and
  * writes whole buffers.
  */
 #include "engine/adapter.h"
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@
 struct vg_source {
     int fd;
     bool own_fd, eof, skipping;
+    bool stream;           /* a pipe or terminal: input may pause */
     char *buf;
     size_t start, end;     /* unread bytes are buf[start, end) */
     size_t skipped;        /* bytes of an over-long line skipped so far */
@@ -54,6 +58,8 @@ static int file_source_open(const char *uri, struct vg_source **out, struct vg_e
         s->own_fd = true;
         snprintf(s->name, sizeof s->name, "%s", path);
     }
+    struct stat st;
+    s->stream = fstat(s->fd, &st) == 0 && !S_ISREG(st.st_mode);
     s->line = 1;
     *out = s;
     return VG_OK;
@@ -119,10 +125,11 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
                 return 1;
             }
         }
-        if (timeout_ms >= 0 && s->fd == 0) {
+        if (s->stream) {
+            /* a pipe may pause: report idle after a short wait so the pipeline
+             * ships what it holds instead of waiting for a full batch */
             struct pollfd pfd = {s->fd, POLLIN, 0};
-            int pr = poll(&pfd, 1, timeout_ms);
-            if (pr == 0)
+            if (poll(&pfd, 1, timeout_ms >= 0 && timeout_ms < 50 ? timeout_ms : 50) == 0)
                 return 0;
         }
         ssize_t r = read(s->fd, s->buf + s->end, SRC_BUF - s->end);

@@ -147,6 +147,25 @@ START_TEST(default_run_reads_stdin_and_rules_dir)
 }
 END_TEST
 
+START_TEST(alerts_leave_while_input_is_still_open)
+{
+    /* a live pipe: the first alert must come out while the writer still holds the pipe */
+    vgt_sh("mkdir -p '%s/live/rules'", vgt_dir());
+    vgt_write("live/rules/a.yaml", "version: 1\nrules:\n  - id: hot\n    metric: t\n"
+                                   "    grades: [ { level: red, when: value > 50 } ]\n");
+    char *o = vgt_path("live/out.ndjson");
+    int rc = vgt_sh("cd '%s/live' && ( (echo '{\"plant\":\"P\",\"device\":\"D\",\"metric\":\"t\","
+                    "\"value\":60,\"ts\":1000}'; sleep 6) | '%s' run > '%s' 2>/dev/null & ) ; "
+                    "for i in $(seq 1 40); do [ -s '%s' ] && exit 0; sleep 0.1; done; exit 1",
+                    vgt_dir(), vgt_bin(), o, o);
+    ck_assert_msg(rc == 0, "no alert within 4 s while the input pipe stayed open");
+    char *out = vgt_read(o, NULL);
+    ck_assert_msg(strstr(out, "\"status\":\"firing\"") != NULL, "%s", out);
+    free(out);
+    free(o);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli");
@@ -156,6 +175,7 @@ static Suite *suite(void)
     tcase_add_test(tc, run_with_bad_rules_is_status_1);
     tcase_add_test(tc, unavailable_state_store_is_named);
     tcase_add_test(tc, default_run_reads_stdin_and_rules_dir);
+    tcase_add_test(tc, alerts_leave_while_input_is_still_open);
     suite_add_tcase(s, tc);
     return s;
 }
