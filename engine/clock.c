@@ -60,11 +60,12 @@ int vg_duration_parse(const char *s, size_t n, vg_ts *out, const char **why)
                          : "missing duration unit (use ms, s, m, h or d)";
             return VG_EINVAL;
         }
-        total += v * mul;
-        if (total > INT64_C(100) * 366 * 86400000) {
+        /* check before multiplying: v * mul can overflow int64 (e.g. "9999999999999d") */
+        if (v > (INT64_C(100) * 366 * 86400000 - total) / mul) {
             *why = "duration too large (at most 100 years)";
             return VG_EINVAL;
         }
+        total += v * mul;
     }
     *out = total;
     return VG_OK;

@@ -17,11 +17,15 @@ struct compiler {
     struct vg_insn code[VG_EXPR_CODE_MAX];
     uint32_t ncode;
     int depth, max_depth;
+    int nest;       /* open '(', '-' and 'not': bounds the recursion */
     struct vg_expr_error *err;
     bool failed;
 };
 
 enum vtype { T_NUM, T_COND };
+
+/* Deepest nesting of '(', unary '-' and 'not' (the parser recurses on each). */
+#define NEST_MAX 64
 
 static int fail(struct compiler *c, size_t at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -93,6 +97,14 @@ static int emit(struct compiler *c, uint32_t op, uint32_t arg, double k, int sta
 
 static int parse_or(struct compiler *c, enum vtype *t);
 
+/* Enter one level of nesting; fails once the parser would recurse too deep. */
+static int nest_enter(struct compiler *c, size_t at)
+{
+    if (++c->nest > NEST_MAX)
+        return fail(c, at, "expression nested too deeply (at most %d levels)", NEST_MAX);
+    return 0;
+}
+
 static int want(struct compiler *c, enum vtype got, enum vtype need, size_t at, const char *what)
 {
     if (got == need)
@@ -111,11 +123,12 @@ static int parse_primary(struct compiler *c, enum vtype *t)
     char ch = c->s[c->pos];
     if (ch == '(') {
         c->pos++;
-        if (parse_or(c, t) < 0)
+        if (nest_enter(c, at) < 0 || parse_or(c, t) < 0)
             return -1;
         skip_ws(c);
         if (!punct(c, ")"))
-            return fail(c, c->pos, "expected ')' to close the '(' at column offset %zu", at);
+            return fail(c, c->pos, "missing ')' to close the '(' opened %zu character%s earlier", c->pos - at, c->pos - at == 1 ? "" : "s");
+        c->nest--;
         return 0;
     }
     if ((ch >= '0' && ch <= '9') || ch == '.') {
@@ -174,8 +187,9 @@ static int parse_unary(struct compiler *c, enum vtype *t)
     skip_ws(c);
     size_t at = c->pos;
     if (punct(c, "-")) {
-        if (parse_unary(c, t) < 0 || want(c, *t, T_NUM, at, "'-'") < 0)
+        if (nest_enter(c, at) < 0 || parse_unary(c, t) < 0 || want(c, *t, T_NUM, at, "'-'") < 0)
             return -1;
+        c->nest--;
         /* fold a negated constant */
         if (c->ncode && c->code[c->ncode - 1].op == VG_OP_CONST) {
             c->code[c->ncode - 1].k = -c->code[c->ncode - 1].k;
@@ -188,12 +202,12 @@ static int parse_unary(struct compiler *c, enum vtype *t)
 
 static int parse_product(struct compiler *c, enum vtype *t)
 {
+    skip_ws(c);
     size_t at = c->pos;
     if (parse_unary(c, t) < 0)
         return -1;
     for (;;) {
         skip_ws(c);
-        size_t opat = c->pos;
         uint32_t op;
         if (punct(c, "*"))
             op = VG_OP_MUL;
@@ -201,22 +215,25 @@ static int parse_product(struct compiler *c, enum vtype *t)
             op = VG_OP_DIV;
         else
             return 0;
+        const char *what = op == VG_OP_MUL ? "'*'" : "'/'";
         enum vtype r;
-        if (want(c, *t, T_NUM, at, op == VG_OP_MUL ? "'*'" : "'/'") < 0 || parse_unary(c, &r) < 0 ||
-            want(c, r, T_NUM, opat + 1, op == VG_OP_MUL ? "'*'" : "'/'") < 0 ||
-            emit(c, op, 0, 0, -1) < 0)
+        if (want(c, *t, T_NUM, at, what) < 0)
+            return -1;
+        skip_ws(c);
+        size_t rat = c->pos; /* the right operand, for its type error */
+        if (parse_unary(c, &r) < 0 || want(c, r, T_NUM, rat, what) < 0 || emit(c, op, 0, 0, -1) < 0)
             return -1;
     }
 }
 
 static int parse_sum(struct compiler *c, enum vtype *t)
 {
+    skip_ws(c);
     size_t at = c->pos;
     if (parse_product(c, t) < 0)
         return -1;
     for (;;) {
         skip_ws(c);
-        size_t opat = c->pos;
         uint32_t op;
         if (punct(c, "+"))
             op = VG_OP_ADD;
@@ -224,10 +241,13 @@ static int parse_sum(struct compiler *c, enum vtype *t)
             op = VG_OP_SUB;
         else
             return 0;
+        const char *what = op == VG_OP_ADD ? "'+'" : "'-'";
         enum vtype r;
-        if (want(c, *t, T_NUM, at, op == VG_OP_ADD ? "'+'" : "'-'") < 0 || parse_product(c, &r) < 0 ||
-            want(c, r, T_NUM, opat + 1, op == VG_OP_ADD ? "'+'" : "'-'") < 0 ||
-            emit(c, op, 0, 0, -1) < 0)
+        if (want(c, *t, T_NUM, at, what) < 0)
+            return -1;
+        skip_ws(c);
+        size_t rat = c->pos; /* the right operand, for its type error */
+        if (parse_product(c, &r) < 0 || want(c, r, T_NUM, rat, what) < 0 || emit(c, op, 0, 0, -1) < 0)
             return -1;
     }
 }
@@ -247,22 +267,26 @@ static int cmp_op(struct compiler *c, uint32_t *op)
 
 static int parse_cmp(struct compiler *c, enum vtype *t)
 {
+    skip_ws(c);
     size_t at = c->pos;
     if (parse_sum(c, t) < 0)
         return -1;
     skip_ws(c);
-    size_t opat = c->pos;
     uint32_t op;
     if (c->pos < c->n && c->s[c->pos] == '=' && (c->pos + 1 >= c->n || c->s[c->pos + 1] != '='))
         return fail(c, c->pos, "unexpected '=' (compare with ==)");
     if (!cmp_op(c, &op))
         return 0;
     enum vtype r;
-    if (want(c, *t, T_NUM, at, "a comparison") < 0 || parse_sum(c, &r) < 0 ||
-        want(c, r, T_NUM, opat, "a comparison") < 0 || emit(c, op, 0, 0, -1) < 0)
+    if (want(c, *t, T_NUM, at, "a comparison") < 0)
         return -1;
     skip_ws(c);
-    opat = c->pos;
+    size_t rat = c->pos; /* the right operand, for its type error */
+    if (parse_sum(c, &r) < 0 || want(c, r, T_NUM, rat, "a comparison") < 0 ||
+        emit(c, op, 0, 0, -1) < 0)
+        return -1;
+    skip_ws(c);
+    size_t opat = c->pos;
     if (cmp_op(c, &op))
         return fail(c, opat, "comparisons do not chain; write a < x and x < b");
     *t = T_COND;
@@ -274,8 +298,9 @@ static int parse_not(struct compiler *c, enum vtype *t)
     skip_ws(c);
     size_t at = c->pos;
     if (keyword(c, "not")) {
-        if (parse_not(c, t) < 0 || want(c, *t, T_COND, at, "'not'") < 0)
+        if (nest_enter(c, at) < 0 || parse_not(c, t) < 0 || want(c, *t, T_COND, at, "'not'") < 0)
             return -1;
+        c->nest--;
         return emit(c, VG_OP_NOT, 0, 0, 0);
     }
     return parse_cmp(c, t);
@@ -283,34 +308,42 @@ static int parse_not(struct compiler *c, enum vtype *t)
 
 static int parse_and(struct compiler *c, enum vtype *t)
 {
+    skip_ws(c);
     size_t at = c->pos;
     if (parse_not(c, t) < 0)
         return -1;
     for (;;) {
         skip_ws(c);
-        size_t opat = c->pos;
         if (!keyword(c, "and"))
             return 0;
         enum vtype r;
-        if (want(c, *t, T_COND, at, "'and'") < 0 || parse_not(c, &r) < 0 ||
-            want(c, r, T_COND, opat + 4, "'and'") < 0 || emit(c, VG_OP_AND, 0, 0, -1) < 0)
+        if (want(c, *t, T_COND, at, "'and'") < 0)
+            return -1;
+        skip_ws(c);
+        size_t rat = c->pos; /* the right operand, for its type error */
+        if (parse_not(c, &r) < 0 || want(c, r, T_COND, rat, "'and'") < 0 ||
+            emit(c, VG_OP_AND, 0, 0, -1) < 0)
             return -1;
     }
 }
 
 static int parse_or(struct compiler *c, enum vtype *t)
 {
+    skip_ws(c);
     size_t at = c->pos;
     if (parse_and(c, t) < 0)
         return -1;
     for (;;) {
         skip_ws(c);
-        size_t opat = c->pos;
         if (!keyword(c, "or"))
             return 0;
         enum vtype r;
-        if (want(c, *t, T_COND, at, "'or'") < 0 || parse_and(c, &r) < 0 ||
-            want(c, r, T_COND, opat + 3, "'or'") < 0 || emit(c, VG_OP_OR, 0, 0, -1) < 0)
+        if (want(c, *t, T_COND, at, "'or'") < 0)
+            return -1;
+        skip_ws(c);
+        size_t rat = c->pos; /* the right operand, for its type error */
+        if (parse_and(c, &r) < 0 || want(c, r, T_COND, rat, "'or'") < 0 ||
+            emit(c, VG_OP_OR, 0, 0, -1) < 0)
             return -1;
     }
 }

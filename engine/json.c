@@ -419,8 +419,8 @@ static int walk_object(const char *s, const jsmntok_t *tok, int ntok, int i, str
             next = validate(s, tok, ntok, j + 1, 1);
         else if (val->type == JSMN_STRING)
             next = val->size != 0 ? -1 : j + 2;
-        else /* fields we read are checked when read */
-            next = slot || primitive_ok(s, val) ? j + 2 : -1;
+        else /* value and ts are checked when read; other fields may go unread */
+            next = slot == &f->value || slot == &f->ts || primitive_ok(s, val) ? j + 2 : -1;
         if (next < 0)
             return reject(rej, "malformed", "invalid JSON"), -1;
         prev_hi = tok_hi(val);
@@ -469,6 +469,8 @@ static int need_number(const char *s, const jsmntok_t *tok, int idx, const char 
     if (r == -2)
         return reject(rej, "non_finite", "%s\"%s\" is out of the range of a double", where, name);
     if (r < 0) {
+        if (t->type == JSMN_PRIMITIVE && !primitive_ok(s, t))
+            return reject(rej, "malformed", "invalid JSON");
         if (t->type == JSMN_PRIMITIVE && (s[t->start] == 't' || s[t->start] == 'f' || s[t->start] == 'n'))
             return reject(rej, "wrong_type", "%s\"%s\" must be a number, not %.*s", where, name,
                           t->end - t->start > 8 ? 8 : t->end - t->start, s + t->start);
@@ -499,6 +501,8 @@ static int need_ts(const char *s, const jsmntok_t *tok, int idx, const char *nam
             ok = d < 10;
             v = v * 10 + d;
         }
+        if (!ok && t->type == JSMN_PRIMITIVE && !primitive_ok(s, t))
+            return reject(rej, "malformed", "invalid JSON");
         if (!ok)
             return reject(rej, "bad_ts", "%s\"%s\" must be integer epoch milliseconds or an "
                           "RFC 3339 string", where, name);
@@ -559,6 +563,16 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
     int ntok = jsmn_parse(&p, s, len, jp->tok, TOKENS_MAX);
     if (ntok == JSMN_ERROR_NOMEM)
         return reject(rej, "too_many_points", "more than %d fields in one message", TOKENS_MAX);
+    if (ntok == JSMN_ERROR_PART) {
+        /* strict jsmn wants a separator after a primitive, so a bare 42 or true ends "early" */
+        jsmntok_t t = {.type = JSMN_PRIMITIVE, .start = 0, .end = (int)len};
+        while (t.start < t.end && is_ws(s[t.start]))
+            t.start++;
+        while (t.end > t.start && is_ws(s[t.end - 1]))
+            t.end--;
+        if (t.start < t.end && primitive_ok(s, &t))
+            return reject(rej, "not_object", "a message must be a JSON object");
+    }
     if (ntok < 0)
         return reject(rej, "malformed", ntok == JSMN_ERROR_PART ? "incomplete JSON (truncated?)"
                                                                : "invalid JSON");
@@ -581,6 +595,8 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
     memset(m, 0, sizeof *m);
 
     if (f.type >= 0) {
+        if (f.value >= 0 && tok[f.value].type == JSMN_PRIMITIVE && !primitive_ok(s, &tok[f.value]))
+            return reject(rej, "malformed", "invalid JSON"); /* unread here, so unchecked so far */
         struct vg_str type;
         if (need_string(jp, s, tok, f.type, "type", true, "", &type, rej) < 0)
             return VG_EINVAL;
@@ -622,10 +638,15 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
         if (arr->size > VG_POINTS_MAX)
             return reject(rej, "too_many_points", "%d points; the limit is %d", arr->size,
                           VG_POINTS_MAX);
+        if (arr->size == 0) /* it would yield nothing: never drop a line silently */
+            return reject(rej, "bad_value", "\"points\" is empty; a batch carries at least one");
         if (f.metric >= 0 || f.value >= 0)
             return reject(rej, "malformed", "a batch carries \"metric\" and \"value\" inside \"points\"");
         struct vg_str plant = m->plant;
         vg_ts ts = m->ts;
+        uint8_t quality = VG_Q_GOOD; /* the batch's quality is the default for its points */
+        if (parse_quality(s, tok, f.quality, "", &quality, rej) < 0)
+            return VG_EINVAL;
         int j = f.points + 1;
         for (int k = 0; k < arr->size; k++) {
             char where[32];
@@ -642,10 +663,11 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
             q->kind = VG_MSG_SAMPLE;
             q->plant = plant;
             q->ts = ts;
+            q->quality = quality;
             if (pf.plant >= 0 || pf.type >= 0 || pf.points >= 0)
                 return reject(rej, "malformed", "%s may not carry plant, type or points", where);
             if (need_string(jp, s, tok, pf.device, "device", true, where, &q->device, rej) < 0 ||
-                parse_quality(s, tok, pf.quality, where, &q->quality, rej) < 0 ||
+                (pf.quality >= 0 && parse_quality(s, tok, pf.quality, where, &q->quality, rej) < 0) ||
                 (pf.ts >= 0 && need_ts(s, tok, pf.ts, "ts", where, &q->ts, rej) < 0))
                 return VG_EINVAL;
             if (pf.event >= 0) {
