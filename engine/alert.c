@@ -174,8 +174,9 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     const char *metric = r->n_metrics ? rs->metric_names[r->metrics[0]] : "";
     put_str(&w, "{\"alert_id\":", id, 16);
     put_str(&w, ",\"rule\":", r->id, strlen(r->id));
-    if (r->title)
-        put_str(&w, ",\"title\":", r->title, strlen(r->title));
+    /* title is required by schemas/alert.schema.json; a rule without one is named by its id */
+    const char *title = r->title && *r->title ? r->title : r->id;
+    put_str(&w, ",\"title\":", title, strlen(title));
     const char *status = vg_alert_status_name(a->status);
     put_str(&w, ",\"status\":", status, strlen(status));
     const char *level = vg_level_name(a->level);

@@ -43,6 +43,14 @@ static int fail(struct compiler *c, size_t at, const char *fmt, ...)
     return -1;
 }
 
+/* Bytes of the character at @p p (a whole UTF-8 sequence), for messages. */
+static int char_len(const char *p, size_t left)
+{
+    unsigned char c = (unsigned char)*p;
+    int n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return (size_t)n <= left ? n : (int)left;
+}
+
 static void skip_ws(struct compiler *c)
 {
     while (c->pos < c->n && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\n' ||
@@ -179,7 +187,7 @@ static int parse_primary(struct compiler *c, enum vtype *t)
     }
     if (ch == '=' )
         return fail(c, at, "unexpected '=' (compare with ==)");
-    return fail(c, at, "unexpected '%c'", ch);
+    return fail(c, at, "unexpected '%.*s'", char_len(c->s + at, c->n - at), c->s + at);
 }
 
 static int parse_unary(struct compiler *c, enum vtype *t)
@@ -372,7 +380,8 @@ int vg_expr_compile(const char *src, size_t n, const struct vg_expr_names *names
         goto done;
     skip_ws(c);
     if (c->pos != c->n) {
-        fail(c, c->pos, "unexpected '%c' (an operator or the end was expected)", c->s[c->pos]);
+        fail(c, c->pos, "unexpected '%.*s' (an operator or the end was expected)",
+             char_len(c->s + c->pos, c->n - c->pos), c->s + c->pos);
         goto done;
     }
     if (want_cond && t != T_COND) {

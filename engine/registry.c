@@ -85,13 +85,15 @@ static int load_contacts(struct vg_yaml *y, yaml_node_t *n, struct vg_contacts *
             rc = VG_EINVAL;
             continue;
         }
-        for (char **ph = phones; *ph; ph++) {
-            const char *s = *ph;
+        for (size_t j = 0; phones[j]; j++) {
+            const char *s = phones[j];
             bool ok = s[0] == '+' && strlen(s) >= 8 && strlen(s) <= 16;
             for (const char *q = s + 1; ok && *q; q++)
                 ok = *q >= '0' && *q <= '9';
+            /* point at the number itself, not at the list holding it */
+            yaml_node_t *at = vg_yaml_is_seq(v) ? vg_yaml_node(y, v->data.sequence.items.start[j]) : v;
             if (!ok)
-                rc = vg_yaml_error(y, v, "phone number '%s' must be E.164, e.g. +8613900000001", s);
+                rc = vg_yaml_error(y, at, "phone number '%s' must be E.164, e.g. +8613900000001", s);
         }
         c->roles[c->n] = strdup(vg_yaml_str(k));
         c->phones[c->n] = phones;

@@ -60,19 +60,26 @@ static int verror(struct vg_yaml *y, const yaml_node_t *node, int offset, const 
     vsnprintf(buf, sizeof buf, fmt, ap);
     int line = node ? (int)node->start_mark.line + 1 : 0;
     int col = node ? (int)node->start_mark.column + 1 : 0;
-    if (node && offset > 0) {
-        bool quoted = node->type == YAML_SCALAR_NODE &&
-                      (node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                       node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE);
-        bool one_line = node->start_mark.line == node->end_mark.line;
-        if (one_line || node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE || quoted) {
-            /* count characters, not bytes, up to offset */
-            const unsigned char *s = node->data.scalar.value;
-            int chars = 0;
-            for (int i = 0; i < offset && s[i]; i++)
-                chars += (s[i] & 0xC0) != 0x80;
-            col += chars + (quoted ? 1 : 0);
+    if (node && offset > 0 && node->type == YAML_SCALAR_NODE) {
+        bool quoted = node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                      node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+        /* count characters, not bytes (libyaml columns count characters) */
+        const unsigned char *s = node->data.scalar.value;
+        int chars = 0, total = 0;
+        for (size_t i = 0; i < node->data.scalar.length; i++) {
+            bool lead = (s[i] & 0xC0) != 0x80;
+            total += lead;
+            chars += lead && (int)i < offset;
         }
+        /* The offset maps to a column only where the value is the source text
+         * verbatim: one line, no folding, no escapes (its source width is the
+         * value's, plus the quotes). Otherwise stay at the scalar's start. */
+        int width = (int)(node->end_mark.column - node->start_mark.column);
+        bool verbatim = node->start_mark.line == node->end_mark.line &&
+                        (quoted || node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) &&
+                        width == total + (quoted ? 2 : 0);
+        if (verbatim)
+            col += chars + (quoted ? 1 : 0);
     }
     return vg_diags_add(y->diags, y->file, line, col, "%s", buf);
 }
