@@ -19,9 +19,10 @@ void vg_rstate_init(struct vg_rstate *st, uint16_t rule)
     st->started_at = VG_TS_NONE;
     st->clear_since = VG_TS_NONE;
     st->next = 0;
+    st->subject = 0;
     st->rule = rule;
     st->level = 0;
-    st->reserved = 0;
+    st->flags = 0;
 }
 
 bool vg_rstate_step(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
@@ -74,10 +75,67 @@ bool vg_rstate_step(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
         return false;
     *out = (struct vg_transition){VG_ALERT_RESOLVED, st->level, 0, st->started_at, st->clear_since};
     uint16_t r = st->rule;
-    uint32_t next = st->next;
+    uint32_t next = st->next, subject = st->subject;
     vg_rstate_init(st, r);
     st->next = next;
+    st->subject = subject;
     return true;
+}
+
+/* The first grade above the live level: the next one to fire. */
+static uint32_t absence_next_grade(const struct vg_rstate *st, const struct vg_rule *rule)
+{
+    uint32_t g = 0;
+    while (g < rule->n_grades && rule->grades[g].level <= st->level)
+        g++;
+    return g;
+}
+
+vg_ts vg_absence_next(const struct vg_rstate *st, const struct vg_rule *rule)
+{
+    if (st->pending[0] == VG_TS_NONE)
+        return VG_TS_NONE;
+    uint32_t g = absence_next_grade(st, rule);
+    return g < rule->n_grades ? st->pending[0] + rule->grades[g].after_ms : VG_TS_NONE;
+}
+
+int vg_absence_due(struct vg_rstate *st, const struct vg_rule *rule, vg_ts now,
+                   struct vg_transition out[VG_GRADES_MAX])
+{
+    int n = 0;
+    if (st->pending[0] == VG_TS_NONE)
+        return 0;
+    for (uint32_t g = absence_next_grade(st, rule); g < rule->n_grades; g++) {
+        vg_ts deadline = st->pending[0] + rule->grades[g].after_ms;
+        if (deadline > now)
+            break;
+        uint8_t status = st->level ? VG_ALERT_ESCALATED : VG_ALERT_FIRING;
+        if (!st->level)
+            st->started_at = deadline;
+        st->level = rule->grades[g].level;
+        out[n++] = (struct vg_transition){status, st->level, (uint8_t)g, st->started_at, deadline};
+    }
+    return n;
+}
+
+int vg_absence_seen(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
+                    struct vg_transition out[VG_GRADES_MAX + 1])
+{
+    if (st->pending[0] == VG_TS_NONE) { /* first sight of a subject nobody declared */
+        st->pending[0] = ts;
+        st->flags |= VG_RS_SEEN;
+        return 0;
+    }
+    int n = vg_absence_due(st, rule, ts, out);
+    if (st->level) {
+        out[n++] = (struct vg_transition){VG_ALERT_RESOLVED, st->level, 0, st->started_at, ts};
+        st->level = 0;
+        st->started_at = VG_TS_NONE;
+    }
+    if (ts > st->pending[0] || !(st->flags & VG_RS_SEEN))
+        st->pending[0] = ts;
+    st->flags |= VG_RS_SEEN;
+    return n;
 }
 
 void vg_alert_id(const char *rule, const char *plant, size_t plant_len, const char *device,
@@ -187,30 +245,50 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     put_str(&w, ",\"device\":", a->device, a->dev_len);
     if (a->region)
         put_str(&w, ",\"region\":", a->region, strlen(a->region));
-    put_str(&w, ",\"metric\":", metric, strlen(metric));
-    put_num(&w, ",\"value\":", a->value);
+    if (r->type == VG_RULE_ABSENCE) {
+        const char *m = r->any_metric ? "*" : metric;
+        put_str(&w, r->on_event ? ",\"event\":" : ",\"metric\":", m, strlen(m));
+    } else {
+        put_str(&w, ",\"metric\":", metric, strlen(metric));
+        put_num(&w, ",\"value\":", a->value);
+    }
     put_int(&w, ",\"started_at\":", (long long)a->started_at);
     put_int(&w, ",\"at\":", (long long)a->at);
     put_str(&w, ",\"rule_version\":", r->version, strlen(r->version));
     /* because: the values that decided this change */
     puts_lit(&w, ",\"because\":{");
-    put_str(&w, "", metric, strlen(metric));
-    put_num(&w, ":", a->value);
-    if (a->status == VG_ALERT_RESOLVED) {
-        if (r->has_clear) {
-            put_str(&w, ",\"clear\":", r->clear.src, strlen(r->clear.src));
+    if (r->type == VG_RULE_ABSENCE) {
+        /* since = the last matching message (or the clock start for a point that never reported) */
+        if (a->flags & VG_ALERT_F_NEVER_SEEN) {
+            puts_lit(&w, "\"last_seen\":null");
+            put_int(&w, ",\"watched_since\":", (long long)a->since);
         } else {
-            char cond[300];
-            int n = snprintf(cond, sizeof cond, "not (%s)", r->grades[0].when.src);
-            put_str(&w, ",\"clear\":", cond, (size_t)(n < (int)sizeof cond ? n : (int)sizeof cond - 1));
+            put_int(&w, "\"last_seen\":", (long long)a->since);
         }
-        put_int(&w, ",\"clear_since\":", (long long)a->since);
-        put_int(&w, ",\"clear_for_ms\":", (long long)r->clear_for_ms);
+        if (a->status == VG_ALERT_RESOLVED) {
+            put_int(&w, ",\"silent_ms\":", (long long)(a->at - a->since));
+        } else {
+            put_int(&w, ",\"after_ms\":", (long long)r->grades[a->grade].after_ms);
+        }
     } else {
-        const struct vg_grade *g = &r->grades[a->grade];
-        put_str(&w, ",\"when\":", g->when.src, strlen(g->when.src));
-        put_int(&w, ",\"held_since\":", (long long)a->since);
-        put_int(&w, ",\"for_ms\":", (long long)g->for_ms);
+        put_str(&w, "", metric, strlen(metric));
+        put_num(&w, ":", a->value);
+        if (a->status == VG_ALERT_RESOLVED) {
+            if (r->has_clear) {
+                put_str(&w, ",\"clear\":", r->clear.src, strlen(r->clear.src));
+            } else {
+                char cond[300];
+                int n = snprintf(cond, sizeof cond, "not (%s)", r->grades[0].when.src);
+                put_str(&w, ",\"clear\":", cond, (size_t)(n < (int)sizeof cond ? n : (int)sizeof cond - 1));
+            }
+            put_int(&w, ",\"clear_since\":", (long long)a->since);
+            put_int(&w, ",\"clear_for_ms\":", (long long)r->clear_for_ms);
+        } else {
+            const struct vg_grade *g = &r->grades[a->grade];
+            put_str(&w, ",\"when\":", g->when.src, strlen(g->when.src));
+            put_int(&w, ",\"held_since\":", (long long)a->since);
+            put_int(&w, ",\"for_ms\":", (long long)g->for_ms);
+        }
     }
     puts_lit(&w, "}}\n");
     return w.overflow ? -1 : (int)w.o;

@@ -28,15 +28,26 @@
 
 enum vg_alert_status { VG_ALERT_FIRING = 1, VG_ALERT_ESCALATED = 2, VG_ALERT_RESOLVED = 3 };
 
-/** Per (rule, subject) state. 64 bytes. */
+/**
+ * Per (rule, subject) state. 64 bytes.
+ * Threshold rules use pending[] and clear_since. Absence rules keep the last
+ * matching message's time in pending[0] (the start of the clock for a declared
+ * point that never reported: VG_RS_SEEN is then clear).
+ */
 struct vg_rstate {
     vg_ts pending[VG_GRADES_MAX];  /* start of the current holding streak, or VG_TS_NONE */
     vg_ts started_at;              /* live alert's start, or VG_TS_NONE */
     vg_ts clear_since;             /* clear timer, or VG_TS_NONE */
     uint32_t next;                 /* next state of the same subject (index + 1; 0 = end) */
+    uint32_t subject;              /* owning subject (shard index) */
     uint16_t rule;                 /* rule index */
     uint8_t level;                 /* live alert's level; 0 = no live alert */
-    uint8_t reserved;
+    uint8_t flags;                 /* VG_RS_* */
+};
+
+enum {
+    VG_RS_SEEN = 1,       /* absence: a matching message has arrived */
+    VG_RS_ARMED = 2,      /* absence: the shard's timer heap holds an entry for it */
 };
 
 void vg_rstate_init(struct vg_rstate *st, uint16_t rule);
@@ -58,12 +69,35 @@ struct vg_transition {
 bool vg_rstate_step(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
                     const struct vg_eval_env *env, struct vg_transition *out);
 
+/**
+ * Absence rules (DESIGN.md "Exact semantics"): deadline = last matching
+ * message + after. A grade fires when the clock reaches its deadline (at and,
+ * for the first grade, started_at are the deadline itself, not when the clock
+ * noticed); later grades escalate at their own deadlines; the next matching
+ * message resolves the alert at its own time. A message arriving exactly at a
+ * deadline comes too late: the silence already lasted `after`.
+ */
+
+/** Fire or escalate every grade whose deadline is at or before @p now. @returns transitions written. */
+int vg_absence_due(struct vg_rstate *st, const struct vg_rule *rule, vg_ts now,
+                   struct vg_transition out[VG_GRADES_MAX]);
+/** A matching message at @p ts: catch up deadlines up to @p ts, resolve, restart. @returns transitions. */
+int vg_absence_seen(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
+                    struct vg_transition out[VG_GRADES_MAX + 1]);
+/** The next deadline, or VG_TS_NONE when every grade has fired. */
+vg_ts vg_absence_next(const struct vg_rstate *st, const struct vg_rule *rule);
+
+enum {
+    VG_ALERT_F_NOVALUE = 1,     /* absence: no sample value */
+    VG_ALERT_F_NEVER_SEEN = 2,  /* absence: the point never reported; counted from the clock start */
+};
+
 /** An alert state change, as a worker hands it to the output stage. */
 struct vg_alert {
     uint32_t rule;           /* rule index */
-    uint8_t status, level, grade, plant_len, dev_len;
+    uint8_t status, level, grade, plant_len, dev_len, flags;
     double value;
-    vg_ts started_at, at, since;
+    vg_ts started_at, at, since;  /* since: threshold: condition began; absence: last seen */
     const char *region;      /* borrowed from the registry, or NULL */
     char plant[64];
     char device[64];

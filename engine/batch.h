@@ -31,6 +31,8 @@ struct vg_batch {
     uint32_t n;             /* events used */
     uint32_t used;          /* bytes used */
     uint32_t flags;
+    vg_ts start;            /* start of the clock (VG_TS_NONE until known) */
+    vg_ts watermark;        /* the clock after this batch (VG_TS_NONE until known) */
     struct vg_wevent ev[VG_BATCH_EVENTS];
     char bytes[VG_BATCH_BYTES];
 };
@@ -72,6 +74,8 @@ static inline void vg_batch_reset(struct vg_batch *b)
     b->n = 0;
     b->used = 0;
     b->flags = 0;
+    b->start = VG_TS_NONE;
+    b->watermark = VG_TS_NONE;
 }
 
 #endif

@@ -39,10 +39,11 @@ static const struct flag run_flags[] = {
     {"state", "URI", "state store: memory (default); redis://[:PASSWORD@]HOST:PORT[/DB] is not "
                      "available in this version"},
     {"threads", "N", "shard workers (default: the number of cores)"},
-    {"lateness", "DUR", "allowed lateness of event time, e.g. 5s (default 0s; used by time-driven "
-                        "rules)"},
-    {"start", "TS", "start of the clock, epoch ms or RFC 3339 (used by time-driven rules)"},
-    {"until", "TS", "advance the clock to TS at the end of input (used by time-driven rules)"},
+    {"lateness", "DUR", "allowed lateness of event time, e.g. 5s (default 0s): the clock is the "
+                        "largest event time seen less this; older messages go to dead letters as late"},
+    {"start", "TS", "start of the clock, epoch ms or RFC 3339 (default: the first event's time); "
+                    "declared points that never report are counted from it"},
+    {"until", "TS", "advance the clock to TS at the end of input, so absences are judged"},
     {"summary", NULL, "print per-rule counts, levels and the busiest plants to stderr at the end"},
     {"help", NULL, "show this help"},
     {NULL, NULL, NULL}};
@@ -338,9 +339,6 @@ static int cmd_run(int argc, char **argv)
         rc = VG_EXIT_USAGE;
         goto out;
     }
-    (void)lateness;
-    (void)start;
-    (void)until;
     static const char *default_rules[] = {"rules"};
     const char *const *rules = p.n_rules ? p.rules : default_rules;
     int n_rules = p.n_rules ? p.n_rules : 1;
@@ -379,7 +377,8 @@ static int cmd_run(int argc, char **argv)
         rc = orc == VG_EUSAGE || orc == VG_ENOENT ? VG_EXIT_USAGE : VG_EXIT_IO;
         goto out;
     }
-    struct vg_pipeline_config cfg = {rs, reg, &in, &alerts, &dead, threads, has(c, &p, "summary")};
+    struct vg_pipeline_config cfg = {rs, reg, &in, &alerts, &dead, threads, has(c, &p, "summary"),
+                                     lateness, start, until};
     struct vg_pipeline_stats st;
     int prc = vg_pipeline_run(&cfg, &st, &err);
     vg_pipeline_print(&st, rs, stderr);

@@ -49,6 +49,9 @@ struct top_entry {
 
 struct run {
     const struct vg_pipeline_config *cfg;
+    vg_ts start;                  /* clock start once known */
+    vg_ts max_ts;                 /* largest event time seen */
+    vg_ts clock;                  /* watermark: max_ts - lateness, never going back */
     struct worker *w;
     int nw;
     struct vg_bell reader_bell, output_bell;
@@ -109,6 +112,7 @@ static void *worker_main(void *arg)
             vg_bell_wait(&w->bell, seen, WAIT_MS);
             continue;
         }
+        vg_shard_start(w->shard, b->start, (uint32_t)w->id, (uint32_t)w->run->nw);
         vg_shard_process(w->shard, b, worker_emit, w);
         bool eos = b->flags & VG_BATCH_EOS;
         vg_batch_reset(b);
@@ -226,6 +230,8 @@ static void in_send(struct run *r, struct worker *w, uint32_t flags)
     if (!w->fill)
         w->fill = in_acquire(r, w);
     w->fill->flags = flags;
+    w->fill->start = r->start;
+    w->fill->watermark = r->clock;
     vg_ring_push(&w->in, w->fill);
     w->fill = NULL;
 }
@@ -272,8 +278,7 @@ static void dead_letter(struct reader *rd, struct vg_pipeline_stats *st, const s
 static void route(struct run *r, const struct vg_sample *s)
 {
     const struct vg_ruleset *rs = r->cfg->rs;
-    uint64_t h = vg_hash64(s->plant.p, s->plant.n, 0);
-    struct worker *w = &r->w[r->nw == 1 ? 0 : (int)((h >> 32) % (uint64_t)r->nw)];
+    struct worker *w = &r->w[vg_shard_route(s->plant.p, s->plant.n, (uint32_t)r->nw)];
     size_t need = vg_batch_need(s);
     if (!w->fill)
         w->fill = in_acquire(r, w);
@@ -281,9 +286,57 @@ static void route(struct run *r, const struct vg_sample *s)
         in_send(r, w, 0);
         w->fill = in_acquire(r, w);
     }
-    uint32_t metric = s->kind == VG_MSG_SAMPLE ? vg_ruleset_metric(rs, s->name.p, s->name.n)
-                                               : VG_METRIC_NONE;
+    /* samples carry a metric, reports an event name: one name table serves both */
+    uint32_t metric = s->kind == VG_MSG_SAMPLE || s->kind == VG_MSG_EVENT
+                          ? vg_ruleset_metric(rs, s->name.p, s->name.n) : VG_METRIC_NONE;
     vg_batch_append(w->fill, s, metric);
+}
+
+/*
+ * Event time for one message: reject it whole if any of its samples is older
+ * than the clock; otherwise start the clock (first event) and move it forward.
+ * Controls (ack, maintenance) neither move nor are judged by the clock.
+ */
+static int clock_admit(struct run *r, const struct vg_sample *s, unsigned n, struct vg_reject *rej)
+{
+    vg_ts lo = INT64_MAX, hi = INT64_MIN;
+    for (unsigned i = 0; i < n; i++) {
+        if (s[i].kind != VG_MSG_SAMPLE && s[i].kind != VG_MSG_EVENT)
+            continue;
+        lo = s[i].ts < lo ? s[i].ts : lo;
+        hi = s[i].ts > hi ? s[i].ts : hi;
+    }
+    if (hi == INT64_MIN)
+        return 0;
+    if (r->clock != VG_TS_NONE && lo < r->clock) {
+        char late[32];
+        vg_duration_format(r->clock - lo, late, sizeof late);
+        rej->reason = "late";
+        snprintf(rej->detail, sizeof rej->detail, "event time %lld is %s behind the clock %lld "
+                 "(allowed lateness %lld ms)", (long long)lo, late, (long long)r->clock,
+                 (long long)r->cfg->lateness);
+        return VG_EINVAL;
+    }
+    if (r->start == VG_TS_NONE)
+        r->start = lo;
+    if (r->max_ts == VG_TS_NONE || hi > r->max_ts) {
+        r->max_ts = hi;
+        vg_ts c = hi - r->cfg->lateness;
+        if (r->clock == VG_TS_NONE || c > r->clock)
+            r->clock = c;
+    }
+    return 0;
+}
+
+/* Move the clock to @p to (never back), e.g. --until at the end or wall time when idle. */
+static void clock_advance(struct run *r, vg_ts to)
+{
+    if (to == VG_TS_NONE)
+        return;
+    if (r->start == VG_TS_NONE)
+        r->start = to;
+    if (r->clock == VG_TS_NONE || to > r->clock)
+        r->clock = to;
 }
 
 static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_error *err)
@@ -314,10 +367,16 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
                 dead_letter(rd, st, m, rej.reason, rej.detail);
                 continue;
             }
+            if (clock_admit(r, samples, k, &rej) < 0) {
+                dead_letter(rd, st, m, rej.reason, rej.detail);
+                continue;
+            }
             for (unsigned j = 0; j < k; j++)
                 route(r, &samples[j]);
             st->samples += k;
         }
+        if (n == 0 && cfg->input->ops->live)
+            clock_advance(r, vg_clock_wall_ms() - cfg->lateness); /* live and idle: wall time */
         if (n == 0 || eof) {
             /* idle or done: ship what is buffered so alerts are not held back */
             for (int i = 0; i < r->nw; i++)
@@ -393,6 +452,9 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     if (!r)
         return vg_error_set(err, VG_ENOMEM, "out of memory");
     r->cfg = cfg;
+    r->start = cfg->start;
+    r->max_ts = VG_TS_NONE;
+    r->clock = cfg->start;
     r->nw = cfg->threads < 1 ? 1 : cfg->threads > VG_THREADS_MAX ? VG_THREADS_MAX : cfg->threads;
     r->w = calloc((size_t)r->nw, sizeof *r->w);
     rd.run = r;
@@ -427,6 +489,8 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     } else {
         rc = read_all(&rd, st, err);
     }
+    if (rc == VG_OK)
+        clock_advance(r, cfg->until); /* --until: judge absences at the end of input */
     for (int i = 0; i < r->nw; i++)
         in_send(r, &r->w[i], VG_BATCH_EOS);
     for (int i = 0; i < r->nw; i++)
@@ -438,10 +502,13 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
         rc = vg_error_set(err, r->out_rc, "%s", r->out_err.msg);
     if (rc == VG_OK && rd.dl_rc < 0)
         rc = vg_error_set(err, rd.dl_rc, "%s", rd.dl_err.msg);
+    st->clock = r->clock;
+    st->start = r->start;
     for (int i = 0; i < r->nw; i++) {
         struct vg_shard_stats s;
         vg_shard_stats(r->w[i].shard, &s);
         st->shards.samples += s.samples;
+        st->shards.timers += s.timers;
         st->shards.muted += s.muted;
         st->shards.unmatched += s.unmatched;
         st->shards.reports += s.reports;

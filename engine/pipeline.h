@@ -9,6 +9,14 @@
  * alert records in batches to one output thread, which formats and writes
  * them: per subject, alerts leave in the order they happened. Every hand-off
  * is an SPSC ring; spent batches go back to their producer on a return ring.
+ *
+ * Event time: the reader keeps the clock — the largest event time seen less
+ * the allowed lateness (never going back) — and stamps it on every batch it
+ * sends; a worker applies the batch's events, then advances its timers to
+ * that watermark. A sample or report older than the clock is dead-lettered
+ * as `late`. At the end of input the clock moves to --until if that is later.
+ * Live sources (MQTT, Kafka) also move the clock with the wall clock when idle;
+ * files and stdin are replays and never do.
  */
 #ifndef VG_PIPELINE_H
 #define VG_PIPELINE_H
@@ -27,6 +35,9 @@ struct vg_pipeline_config {
     struct vg_sink_handle *dead;      /* borrowed */
     int threads;                      /* workers, 1..VG_THREADS_MAX */
     bool summary;                     /* keep per-rule and per-plant counts */
+    vg_ts lateness;                   /* allowed lateness of event time (ms) */
+    vg_ts start;                      /* clock start, or VG_TS_NONE: the first event's time */
+    vg_ts until;                      /* advance the clock to this at the end, or VG_TS_NONE */
 };
 
 #define VG_REASONS_MAX 16
@@ -45,6 +56,7 @@ struct vg_pipeline_stats {
     struct vg_shard_stats shards;      /* summed over workers */
     uint64_t alerts[4];                /* by status */
     double seconds;
+    vg_ts start, clock;                /* the event-time clock's start and end */
     struct vg_rule_summary *rules;     /* n_rules entries when summary */
     struct {
         uint32_t rule;

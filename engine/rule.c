@@ -73,7 +73,7 @@ bool vg_rule_applies(const struct vg_rule *rule, const struct vg_plant *plant)
 {
     const struct vg_where *w = &rule->where;
     if (!w->industry && !w->region && !w->plant)
-        return true;
+        return true; /* `kind` selects declared points, not plants */
     if (!plant)
         return false;
     if (w->industry) {
@@ -100,6 +100,27 @@ bool vg_rule_applies(const struct vg_rule *rule, const struct vg_plant *plant)
     return true;
 }
 
+bool vg_rule_watches_point(const struct vg_rule *rule, const struct vg_ruleset *rs,
+                           const struct vg_plant *plant, const struct vg_point *pt)
+{
+    if (rule->type != VG_RULE_ABSENCE || !pt->id || !vg_rule_applies(rule, plant))
+        return false;
+    if (rule->where.kind) {
+        bool any = false;
+        for (char **k = rule->where.kind; *k && !any; k++)
+            any = pt->kind && !strcmp(*k, pt->kind);
+        if (!any)
+            return false;
+    }
+    if (rule->any_metric || !pt->metrics || !pt->metrics[0])
+        return true;
+    const char *name = rs->metric_names[rule->metrics[0]];
+    for (char **m = pt->metrics; *m; m++)
+        if (!strcmp(*m, name))
+            return true;
+    return false;
+}
+
 /* ---- destroy ------------------------------------------------------------- */
 
 static void rule_fini(struct vg_rule *r)
@@ -109,6 +130,7 @@ static void rule_fini(struct vg_rule *r)
     vg_strv_free(r->where.industry);
     vg_strv_free(r->where.region);
     vg_strv_free(r->where.plant);
+    vg_strv_free(r->where.kind);
     free(r->metrics);
     for (uint32_t i = 0; i < r->n_grades; i++)
         vg_expr_fini(&r->grades[i].when);
@@ -135,6 +157,7 @@ void vg_ruleset_destroy(struct vg_ruleset *rs)
     free(rs->metric_index);
     free(rs->by_metric_start);
     free(rs->by_metric);
+    free(rs->any_rules);
     free(rs);
 }
 
@@ -179,7 +202,9 @@ static const char *const rule_keys[] = {"id", "title", "description", "kind", "w
                                         "for", "stale", "grades", "clear", "clear_for", "notify",
                                         "event", "absent", "group", NULL};
 static const char *const grade_keys[] = {"level", "when", "for", NULL};
-static const char *const where_keys[] = {"industry", "region", "plant", NULL};
+static const char *const where_keys[] = {"industry", "region", "plant", "kind", NULL};
+static const char *const absent_keys[] = {"grades", NULL};
+static const char *const absent_grade_keys[] = {"level", "after", NULL};
 static const char *const notify_keys[] = {"to", "min_level", "throttle", "template", "unacked_for",
                                           "mode", "on_resolve", NULL};
 
@@ -253,22 +278,79 @@ static int load_notify(struct vg_yaml *y, yaml_node_t *list, struct vg_rule *r)
     return rc;
 }
 
+static int load_absent(struct vg_yaml *y, yaml_node_t *absent, struct vg_rule *r)
+{
+    if (!vg_yaml_is_map(absent))
+        return vg_yaml_error(y, absent, "absent must be a mapping { grades: [ { level, after } ] }");
+    int rc = vg_yaml_check_keys(y, absent, "absent", absent_keys);
+    yaml_node_t *grades = vg_yaml_get(y, absent, "grades");
+    if (!grades)
+        return vg_yaml_error(y, absent, "absent needs 'grades', e.g. [ { level: yellow, after: 3d } ]");
+    if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start)
+        return vg_yaml_error(y, grades, "absent.grades must be a non-empty list of { level, after }");
+    size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
+    if (cnt > VG_GRADES_MAX)
+        rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
+    for (size_t i = 0; i < cnt && i < VG_GRADES_MAX; i++) {
+        yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]), *gv;
+        if (!vg_yaml_is_map(g)) {
+            rc = vg_yaml_error(y, g, "an absence grade must be a mapping { level, after }");
+            continue;
+        }
+        if (vg_yaml_check_keys(y, g, "absence grade", absent_grade_keys) < 0)
+            rc = VG_EINVAL;
+        struct vg_grade gr = {0};
+        bool ok = true;
+        if (!(gv = vg_yaml_get(y, g, "level")))
+            ok = !vg_yaml_error(y, g, "an absence grade needs a 'level'");
+        else if (level_of(y, gv, &gr.level) < 0)
+            ok = false;
+        for (uint32_t k = 0; ok && k < r->n_grades; k++)
+            if (r->grades[k].level == gr.level)
+                ok = !vg_yaml_error(y, gv, "level %s appears twice in this rule", vg_level_name(gr.level));
+        if (!(gv = vg_yaml_get(y, g, "after")))
+            ok = !vg_yaml_error(y, g, "an absence grade needs 'after', e.g. after: 3d");
+        else if (vg_yaml_duration(y, gv, "after", &gr.after_ms) < 0)
+            ok = false;
+        else if (gr.after_ms <= 0)
+            ok = !vg_yaml_error(y, gv, "'after' must be longer than 0s");
+        if (!ok) {
+            rc = VG_EINVAL;
+            continue;
+        }
+        r->grades[r->n_grades++] = gr;
+    }
+    /* ascending level; a higher level must need a longer silence */
+    for (uint32_t a = 1; a < r->n_grades; a++)
+        for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
+            struct vg_grade t = r->grades[b];
+            r->grades[b] = r->grades[b - 1];
+            r->grades[b - 1] = t;
+        }
+    for (uint32_t a = 1; a < r->n_grades; a++)
+        if (r->grades[a].after_ms <= r->grades[a - 1].after_ms)
+            rc = vg_yaml_error(y, grades, "level %s must need a longer silence than %s",
+                               vg_level_name(r->grades[a].level), vg_level_name(r->grades[a - 1].level));
+    return rc;
+}
+
 static void rule_version(struct vg_rule *r, const struct vg_ruleset *rs)
 {
     char buf[4096];
     size_t o = 0;
 #define PUT(...) o += (size_t)snprintf(buf + o, o < sizeof buf ? sizeof buf - o : 0, __VA_ARGS__)
-    PUT("v1|%s|%d|", r->id, r->kind);
+    PUT("v1|%s|%d|%d|%d|%d|", r->id, r->kind, r->type, r->any_metric, r->on_event);
     for (uint32_t i = 0; i < r->n_metrics; i++)
         PUT("m:%s|", rs->metric_names[r->metrics[i]]);
-    char **lists[3] = {r->where.industry, r->where.region, r->where.plant};
-    for (int l = 0; l < 3; l++)
+    char **lists[4] = {r->where.industry, r->where.region, r->where.plant, r->where.kind};
+    for (int l = 0; l < 4; l++)
         for (char **p = lists[l]; p && *p; p++)
             PUT("w%d:%s|", l, *p);
     PUT("f:%lld|cf:%lld|st:%lld|", (long long)r->for_ms, (long long)r->clear_for_ms,
         (long long)r->stale_ms);
     for (uint32_t i = 0; i < r->n_grades; i++)
-        PUT("g:%d:%lld:%s|", r->grades[i].level, (long long)r->grades[i].for_ms, r->grades[i].when.src);
+        PUT("g:%d:%lld:%lld:%s|", r->grades[i].level, (long long)r->grades[i].for_ms,
+            (long long)r->grades[i].after_ms, r->grades[i].when.src ? r->grades[i].when.src : "");
     if (r->has_clear)
         PUT("c:%s|", r->clear.src);
 #undef PUT
@@ -307,11 +389,8 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
         else if (strcmp(s, "alarm"))
             rc = vg_yaml_error(y, v, "kind must be alarm or warning, not '%s'", s);
     }
-    static const char *const later[][2] = {
-        {"event", "event and absence rules"}, {"absent", "absence rules"}, {"group", "group rules"}};
-    for (size_t i = 0; i < VG_ARRAY_LEN(later); i++)
-        if ((v = vg_yaml_get(y, n, later[i][0])))
-            rc = vg_yaml_error(y, v, "%s are not supported by this version yet", later[i][1]);
+    if ((v = vg_yaml_get(y, n, "group")))
+        rc = vg_yaml_error(y, v, "group rules are not supported by this version yet");
     if ((v = vg_yaml_get(y, n, "where"))) {
         if (!vg_yaml_is_map(v)) {
             rc = vg_yaml_error(y, v, "where must be a mapping, e.g. { industry: ammonia_refrigeration }");
@@ -325,20 +404,46 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
                 rc = VG_EINVAL;
             if ((w = vg_yaml_get(y, v, "plant")) && vg_yaml_strings(y, w, "plant", &r->where.plant) < 0)
                 rc = VG_EINVAL;
+            if ((w = vg_yaml_get(y, v, "kind")) && vg_yaml_strings(y, w, "kind", &r->where.kind) < 0)
+                rc = VG_EINVAL;
         }
     }
     struct names_ctx nc = {NULL};
     char **metrics = NULL;
-    if (!(v = vg_yaml_get(y, n, "metric"))) {
-        if (!vg_yaml_get(y, n, "event") && !vg_yaml_get(y, n, "group"))
-            rc = vg_yaml_error(y, n, "a rule needs a 'metric'");
+    yaml_node_t *absent = vg_yaml_get(y, n, "absent"), *event = vg_yaml_get(y, n, "event");
+    r->type = absent ? VG_RULE_ABSENCE : VG_RULE_THRESHOLD;
+    v = vg_yaml_get(y, n, "metric");
+    if (event && v) {
+        rc = vg_yaml_error(y, event, "a rule watches either an 'event' or a 'metric', not both");
+    } else if (event) {
+        const char *ev;
+        if (vg_yaml_string(y, event, "event", &ev) < 0) {
+            rc = VG_EINVAL;
+        } else if (!id_ok(ev)) {
+            rc = vg_yaml_error(y, event, "event '%s' must be a name of a-z 0-9 _ . -", ev);
+        } else {
+            if (!absent)
+                rc = vg_yaml_error(y, event, "an 'event' rule needs 'absent' (events carry no value "
+                                   "to compare)");
+            r->on_event = true;
+            r->metrics = malloc(sizeof *r->metrics);
+            r->metrics[0] = metric_intern(rs, ev);
+            r->n_metrics = 1;
+        }
+    } else if (!v) {
+        if (!vg_yaml_get(y, n, "group"))
+            rc = vg_yaml_error(y, n, "a rule needs a 'metric' (or an 'event' for absence rules)");
     } else {
         int cnt = vg_yaml_strings(y, v, "metric", &metrics);
         if (cnt < 0) {
             rc = VG_EINVAL;
         } else if (cnt != 1) {
             rc = vg_yaml_error(y, v, "compound rules (several metrics) are not supported by this version yet");
-        } else if (!id_ok(metrics[0]) && strcmp(metrics[0], "*")) {
+        } else if (!strcmp(metrics[0], "*")) {
+            if (!absent)
+                rc = vg_yaml_error(y, v, "metric \"*\" (any telemetry) only makes sense with 'absent'");
+            r->any_metric = true;
+        } else if (!id_ok(metrics[0])) {
             rc = vg_yaml_error(y, v, "metric '%s' must be a name of a-z 0-9 _ . -", metrics[0]);
         } else {
             nc.metric = metrics[0];
@@ -346,6 +451,19 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
             r->metrics[0] = metric_intern(rs, metrics[0]);
             r->n_metrics = 1;
         }
+    }
+    if (absent) {
+        static const char *const not_with_absent[] = {"grades", "for", "clear", "clear_for", NULL};
+        for (const char *const *k = not_with_absent; *k; k++)
+            if ((v = vg_yaml_get(y, n, *k)))
+                rc = vg_yaml_error(y, v, "'%s' does not apply to an absence rule (it resolves on the "
+                                   "next matching message)", *k);
+        if (load_absent(y, absent, r) < 0)
+            rc = VG_EINVAL;
+        vg_strv_free(metrics);
+        if ((v = vg_yaml_get(y, n, "notify")) && load_notify(y, v, r) < 0)
+            rc = VG_EINVAL;
+        return rc;
     }
     if ((v = vg_yaml_get(y, n, "for")) && vg_yaml_duration(y, v, "for", &r->for_ms) < 0)
         rc = VG_EINVAL;
@@ -559,6 +677,13 @@ int vg_ruleset_load(struct vg_ruleset **out, const char *const *paths, size_t n_
             rs->by_metric[rs->by_metric_start[m] + fill[m]++] = i;
         }
     free(fill);
+    rs->any_rules = malloc((rs->n_rules + 1) * sizeof *rs->any_rules);
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        if (rs->rules[i].type == VG_RULE_ABSENCE)
+            rs->n_absence++;
+        if (rs->rules[i].any_metric)
+            rs->any_rules[rs->n_any++] = i;
+    }
     *out = rs;
     return VG_OK;
 }

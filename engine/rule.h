@@ -20,8 +20,14 @@ enum vg_rule_kind { VG_KIND_ALARM = 0, VG_KIND_WARNING = 1 };
 /** One grade: the level it raises, its condition, and how long it must hold. */
 struct vg_grade {
     uint8_t level;       /* enum vg_level */
-    vg_ts for_ms;        /* the grade's own `for`, else the rule's */
-    struct vg_expr when;
+    vg_ts for_ms;        /* threshold: the grade's own `for`, else the rule's */
+    vg_ts after_ms;      /* absence: silence that raises this grade */
+    struct vg_expr when; /* threshold only */
+};
+
+enum vg_rule_type {
+    VG_RULE_THRESHOLD = 0,  /* grades with `when` conditions over samples */
+    VG_RULE_ABSENCE = 1,    /* `absent.grades[].after`: nothing matching for a while */
 };
 
 /** Plant selector; every non-empty list must match (each list: any of). */
@@ -29,6 +35,7 @@ struct vg_where {
     char **industry;     /* NULL-terminated or NULL */
     char **region;       /* codes; "3205*" is a prefix */
     char **plant;
+    char **kind;         /* declared point kinds (absence rules: which declared points) */
 };
 
 /** A notify entry (issue 5 sends them; this release validates and keeps them). */
@@ -43,9 +50,12 @@ struct vg_notify {
 struct vg_rule {
     char *id, *title;
     uint8_t kind;            /* enum vg_rule_kind */
+    uint8_t type;            /* enum vg_rule_type */
+    bool any_metric;         /* absence over any telemetry of the device (`metric: "*"`) */
+    bool on_event;           /* absence watches an `event:`, not a metric */
     uint32_t index;          /* position in the set */
     struct vg_where where;
-    uint32_t *metrics;       /* metric ids this rule reads; metrics[0] is `value` */
+    uint32_t *metrics;       /* metric (or event) ids this rule reads; metrics[0] is `value` */
     uint32_t n_metrics;
     vg_ts for_ms, clear_for_ms, stale_ms;
     struct vg_grade grades[VG_GRADES_MAX];  /* ascending level */
@@ -68,6 +78,9 @@ struct vg_ruleset {
     uint32_t metric_mask;
     uint32_t *by_metric_start;  /* n_metrics + 1 offsets into by_metric */
     uint32_t *by_metric;        /* rule indexes */
+    uint32_t *any_rules;        /* absence rules over any telemetry (`metric: "*"`) */
+    uint32_t n_any;
+    uint32_t n_absence;         /* absence rules of any kind */
 };
 
 /**
@@ -86,6 +99,15 @@ uint32_t vg_ruleset_metric(const struct vg_ruleset *rs, const char *name, size_t
 
 /** @returns whether @p rule applies to @p plant (NULL: an unknown plant). */
 bool vg_rule_applies(const struct vg_rule *rule, const struct vg_plant *plant);
+
+/**
+ * @returns whether an absence rule watches declared point @p pt of @p plant
+ * from the start of the clock: the rule selects the plant; its `where.kind`
+ * (if any) lists the point's kind; and, if the point declares its metrics or
+ * events, it declares the rule's one (`metric: "*"` watches every point).
+ */
+bool vg_rule_watches_point(const struct vg_rule *rule, const struct vg_ruleset *rs,
+                           const struct vg_plant *plant, const struct vg_point *pt);
 
 /** The rules reading metric @p id: rules[start[id] .. start[id+1]). */
 static inline const uint32_t *vg_ruleset_rules_for(const struct vg_ruleset *rs, uint32_t id,

@@ -4,7 +4,9 @@
  */
 #include "engine/shard.h"
 #include "engine/hash.h"
+#include "engine/json.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,8 +43,18 @@ static inline uint64_t slot_make(uint64_t h, uint32_t idx)
     return (h & 0xffffffff00000000ULL) | (uint64_t)(idx + 1);
 }
 
+/* An absence deadline; at most one per rule state (VG_RS_ARMED). */
+struct timer {
+    vg_ts deadline;
+    uint32_t state;
+};
+
 struct vg_shard {
     const struct vg_ruleset *rs;
+    struct timer *heap;    /* min-heap by deadline */
+    uint32_t n_heap, cap_heap;
+    vg_ts clock;           /* the watermark reached so far */
+    bool started;
     const struct vg_registry *reg;
     struct subject *subjects;
     uint32_t n_subjects, cap_subjects;
@@ -113,6 +125,7 @@ struct vg_shard *vg_shard_create(const struct vg_ruleset *rs, const struct vg_re
         return NULL;
     sh->rs = rs;
     sh->reg = reg;
+    sh->clock = VG_TS_NONE;
     sh->words = (rs->n_rules + 63) / 64;
     if (sh->words == 0)
         sh->words = 1;
@@ -134,6 +147,7 @@ void vg_shard_destroy(struct vg_shard *sh)
     free(sh->rule_bits);
     free(sh->states);
     free(sh->keys);
+    free(sh->heap);
     free(sh);
 }
 
@@ -249,6 +263,7 @@ static struct vg_rstate *state_get(struct vg_shard *sh, struct subject *s, uint3
     sh->states = grow(sh->states, &sh->cap_states, sizeof *sh->states, idx + 1);
     struct vg_rstate *st = &sh->states[idx];
     vg_rstate_init(st, (uint16_t)rule);
+    st->subject = (uint32_t)(s - sh->subjects);
     st->next = s->states;
     s->states = idx + 1;
     sh->n_states++;
@@ -256,10 +271,11 @@ static struct vg_rstate *state_get(struct vg_shard *sh, struct subject *s, uint3
 }
 
 static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t rule,
-                       const struct vg_transition *tr, vg_ts at, double value, vg_alert_fn emit,
-                       void *ctx)
+                       const struct vg_transition *tr, vg_ts at, double value, uint8_t flags,
+                       vg_alert_fn emit, void *ctx)
 {
     struct vg_alert a;
+    a.flags = flags;
     const struct plant_entry *pe = &sh->plants[s->plant];
     a.rule = rule;
     a.status = tr->status;
@@ -279,10 +295,157 @@ static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t ru
     emit(ctx, &a);
 }
 
-/* Samples that rules will look at; everything else is only counted. */
-static inline bool evaluable(const struct vg_wevent *e)
+/* ---- absence: timers -------------------------------------------------- */
+
+static void heap_push(struct vg_shard *sh, vg_ts deadline, uint32_t state)
 {
-    return e->kind == VG_MSG_SAMPLE && e->metric != VG_METRIC_NONE && vg_quality_triggers(e->quality);
+    sh->heap = grow(sh->heap, &sh->cap_heap, sizeof *sh->heap, sh->n_heap + 1);
+    uint32_t i = sh->n_heap++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (sh->heap[p].deadline <= deadline)
+            break;
+        sh->heap[i] = sh->heap[p];
+        i = p;
+    }
+    sh->heap[i] = (struct timer){deadline, state};
+}
+
+static struct timer heap_pop(struct vg_shard *sh)
+{
+    struct timer top = sh->heap[0], last = sh->heap[--sh->n_heap];
+    uint32_t i = 0, n = sh->n_heap;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && sh->heap[c + 1].deadline < sh->heap[c].deadline)
+            c++;
+        if (last.deadline <= sh->heap[c].deadline)
+            break;
+        sh->heap[i] = sh->heap[c];
+        i = c;
+    }
+    if (n)
+        sh->heap[i] = last;
+    return top;
+}
+
+/* Make sure the state's next deadline is in the heap (one entry per state). */
+static void arm(struct vg_shard *sh, struct vg_rstate *st)
+{
+    if (st->flags & VG_RS_ARMED)
+        return;
+    vg_ts next = vg_absence_next(st, &sh->rs->rules[st->rule]);
+    if (next == VG_TS_NONE)
+        return;
+    st->flags |= VG_RS_ARMED;
+    heap_push(sh, next, (uint32_t)(st - sh->states));
+}
+
+static void emit_absence(struct vg_shard *sh, uint32_t state_idx, const struct vg_transition *tr,
+                         int n, vg_ts last, bool never, vg_alert_fn emit, void *ctx)
+{
+    const struct vg_rstate *st = &sh->states[state_idx];
+    const struct subject *s = &sh->subjects[st->subject];
+    for (int i = 0; i < n; i++) {
+        struct vg_transition t = tr[i];
+        vg_ts at = t.since;  /* the deadline, or the resolving message's time */
+        t.since = last;
+        emit_alert(sh, s, st->rule, &t, at, NAN,
+                   VG_ALERT_F_NOVALUE | (never ? VG_ALERT_F_NEVER_SEEN : 0), emit, ctx);
+    }
+}
+
+/* A message that an absence state watches arrived at @p ts. */
+static void absence_seen(struct vg_shard *sh, struct subject *s, uint32_t r, vg_ts ts,
+                         vg_alert_fn emit, void *ctx)
+{
+    struct vg_rstate *st = state_get(sh, s, r);
+    vg_ts last = st->pending[0];
+    bool never = !(st->flags & VG_RS_SEEN);
+    struct vg_transition tr[VG_GRADES_MAX + 1];
+    int n = vg_absence_seen(st, &sh->rs->rules[r], ts, tr);
+    if (n)
+        emit_absence(sh, (uint32_t)(st - sh->states), tr, n, last, never, emit, ctx);
+    arm(sh, st);
+}
+
+void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ctx)
+{
+    if (now == VG_TS_NONE || (sh->clock != VG_TS_NONE && now <= sh->clock))
+        return;
+    sh->clock = now;
+    while (sh->n_heap && sh->heap[0].deadline <= now) {
+        struct timer t = heap_pop(sh);
+        struct vg_rstate *st = &sh->states[t.state];
+        st->flags &= (uint8_t)~VG_RS_ARMED;
+        sh->st.timers++;
+        vg_ts last = st->pending[0];
+        bool never = !(st->flags & VG_RS_SEEN);
+        struct vg_transition tr[VG_GRADES_MAX];
+        int n = vg_absence_due(st, &sh->rs->rules[st->rule], now, tr);
+        if (n)
+            emit_absence(sh, t.state, tr, n, last, never, emit, ctx);
+        arm(sh, st); /* the next grade, or a deadline moved by a newer message */
+    }
+}
+
+void vg_shard_start(struct vg_shard *sh, vg_ts start, uint32_t id, uint32_t n)
+{
+    if (sh->started || start == VG_TS_NONE)
+        return;
+    sh->started = true;
+    const struct vg_ruleset *rs = sh->rs;
+    if (!rs->n_absence)
+        return;
+    for (uint32_t p = 0; p < sh->reg->n_plants; p++) {
+        const struct vg_plant *pl = &sh->reg->plants[p];
+        size_t plen = strlen(pl->id);
+        if (plen > VG_ID_MAX || vg_shard_route(pl->id, plen, n) != id)
+            continue;
+        for (uint32_t k = 0; k < pl->n_points; k++) {
+            const struct vg_point *pt = &pl->points[k];
+            size_t dlen = pt->id ? strlen(pt->id) : 0;
+            if (!dlen || dlen > VG_ID_MAX)
+                continue;
+            for (uint32_t r = 0; r < rs->n_rules; r++) {
+                if (!vg_rule_watches_point(&rs->rules[r], rs, pl, pt))
+                    continue;
+                char key[2 * VG_ID_MAX];
+                memcpy(key, pl->id, plen);
+                memcpy(key + plen, pt->id, dlen);
+                struct subject *s = subject_get(sh, subject_hash(key, (uint8_t)plen, (uint8_t)dlen),
+                                                key, (uint8_t)plen, (uint8_t)dlen);
+                struct vg_rstate *st = state_get(sh, s, r);
+                if (st->pending[0] == VG_TS_NONE)
+                    st->pending[0] = start; /* never reported: counted from the clock start */
+                arm(sh, st);
+            }
+        }
+    }
+}
+
+/* `where.kind` selects declared points: a device must be declared with that kind. */
+static bool kind_ok(const struct vg_shard *sh, const struct vg_rule *rule, const struct subject *s)
+{
+    if (!rule->where.kind)
+        return true;
+    const struct vg_plant *pl = sh->plants[s->plant].reg;
+    const char *key = subject_key(sh, s);
+    const struct vg_point *pt = pl ? vg_plant_point(pl, key + s->plant_len, s->dev_len) : NULL;
+    for (char **k = rule->where.kind; pt && pt->kind && *k; k++)
+        if (!strcmp(*k, pt->kind))
+            return true;
+    return false;
+}
+
+/* Does the message need its subject looked up at all? */
+static inline bool relevant(const struct vg_ruleset *rs, const struct vg_wevent *e)
+{
+    if (e->kind == VG_MSG_SAMPLE)
+        return e->metric != VG_METRIC_NONE || rs->n_any;
+    return e->kind == VG_MSG_EVENT && e->metric != VG_METRIC_NONE;
 }
 
 #define PREFETCH_AHEAD 8
@@ -306,33 +469,58 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
                 __builtin_prefetch(&sh->subjects[(uint32_t)e - 1]);
         }
         const struct vg_wevent *e = &b->ev[i];
-        if (VG_UNLIKELY(!evaluable(e))) {
+        if (VG_UNLIKELY(!relevant(rs, e))) {
             if (e->kind == VG_MSG_EVENT)
                 sh->st.reports++;
             else if (e->kind != VG_MSG_SAMPLE)
                 sh->st.controls++;
-            else if (e->metric == VG_METRIC_NONE)
-                sh->st.unmatched++;
             else
-                sh->st.muted++;
+                sh->st.unmatched++;
             continue;
         }
-        sh->st.samples++;
+        bool sample = e->kind == VG_MSG_SAMPLE;
+        bool triggers = sample && vg_quality_triggers(e->quality);
+        if (sample) {
+            if (triggers)
+                sh->st.samples++;
+            else
+                sh->st.muted++;
+        } else {
+            sh->st.reports++;
+        }
         struct subject *s = subject_get(sh, hs[i], b->bytes + e->off, e->plant_len, e->dev_len);
         const uint64_t *bits = sh->rule_bits + (size_t)s->plant * sh->words;
-        uint32_t nr;
-        const uint32_t *rules = vg_ruleset_rules_for(rs, e->metric, &nr);
-        struct vg_eval_env env = {e->value, NULL};
-        for (uint32_t k = 0; k < nr; k++) {
-            uint32_t r = rules[k];
-            if (!(bits[r / 64] >> (r % 64) & 1))
-                continue;
-            struct vg_rstate *st = state_get(sh, s, r);
-            struct vg_transition tr;
-            if (vg_rstate_step(st, &rs->rules[r], e->ts, &env, &tr))
-                emit_alert(sh, s, r, &tr, e->ts, e->value, emit, ctx);
+        if (e->metric != VG_METRIC_NONE) {
+            uint32_t nr;
+            const uint32_t *rules = vg_ruleset_rules_for(rs, e->metric, &nr);
+            struct vg_eval_env env = {e->value, NULL};
+            for (uint32_t k = 0; k < nr; k++) {
+                uint32_t r = rules[k];
+                const struct vg_rule *rule = &rs->rules[r];
+                if (!(bits[r / 64] >> (r % 64) & 1))
+                    continue;
+                if (rule->type == VG_RULE_ABSENCE) {
+                    /* any message of the watched kind counts, whatever its quality */
+                    if (rule->on_event != sample && kind_ok(sh, rule, s))
+                        absence_seen(sh, s, r, e->ts, emit, ctx);
+                    continue;
+                }
+                if (!triggers)
+                    continue;
+                struct vg_rstate *st = state_get(sh, s, r);
+                struct vg_transition tr;
+                if (vg_rstate_step(st, rule, e->ts, &env, &tr))
+                    emit_alert(sh, s, r, &tr, e->ts, e->value, 0, emit, ctx);
+            }
         }
+        if (sample)
+            for (uint32_t k = 0; k < rs->n_any; k++) {
+                uint32_t r = rs->any_rules[k];
+                if (bits[r / 64] >> (r % 64) & 1 && kind_ok(sh, &rs->rules[r], s))
+                    absence_seen(sh, s, r, e->ts, emit, ctx);
+            }
     }
+    vg_shard_advance(sh, b->watermark, emit, ctx);
 }
 
 void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out)

@@ -19,11 +19,13 @@
 
 #include "engine/alert.h"
 #include "engine/batch.h"
+#include "engine/hash.h"
 
 struct vg_shard;
 
 struct vg_shard_stats {
     uint64_t samples;      /* samples evaluated against rules */
+    uint64_t timers;       /* absence deadlines handled */
     uint64_t muted;        /* samples whose quality does not trigger rules */
     uint64_t unmatched;    /* samples of metrics no rule reads */
     uint64_t reports;      /* report events (no rule kind uses them yet) */
@@ -40,8 +42,28 @@ typedef void (*vg_alert_fn)(void *ctx, const struct vg_alert *a);
 struct vg_shard *vg_shard_create(const struct vg_ruleset *rs, const struct vg_registry *reg);
 void vg_shard_destroy(struct vg_shard *sh);
 
-/** @brief Apply every event of @p b in order. @thread the shard's worker. */
+/** @brief The shard (of @p n) that owns @p plant. The same function routes and starts. */
+static inline uint32_t vg_shard_route(const char *plant, size_t len, uint32_t n)
+{
+    return n <= 1 ? 0 : (uint32_t)((vg_hash64(plant, len, 0) >> 32) % n);
+}
+
+/**
+ * @brief Start the clock at @p start: every declared point of the plants this
+ * shard owns (shard @p id of @p n) that an absence rule watches is counted
+ * from @p start. Idempotent: later calls do nothing.
+ */
+void vg_shard_start(struct vg_shard *sh, vg_ts start, uint32_t id, uint32_t n);
+
+/**
+ * @brief Apply every event of @p b in order, then advance the clock to the
+ * batch's watermark (absence deadlines at or before it fire).
+ * @thread the shard's worker.
+ */
 void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn emit, void *ctx);
+
+/** @brief Advance the clock to @p now: fire every absence deadline at or before it. */
+void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ctx);
 
 void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out);
 

@@ -7,8 +7,10 @@
  * identical across runs).
  *
  * expected.txt: one alert per line, "status level rule plant device started_at
- * at value"; '#' lines are comments; "!dead_letters N" gives the dead-letter
- * count. Alerts are compared per subject (rule, plant, device) in order.
+ * at value" (value "-" when the alert has none); '#' lines are comments;
+ * "!dead_letters N" gives the dead-letter count. Alerts are compared per
+ * subject (rule, plant, device) in order. An optional `args` file holds extra
+ * flags for `vigil run` (e.g. --until, --lateness).
  */
 #include "vgtest.h"
 
@@ -75,6 +77,8 @@ static int load_actual(const char *path, struct rec *out)
         field(line, "started_at", r->started, sizeof r->started);
         field(line, "at", at, sizeof at);
         field(line, "value", val, sizeof val);
+        if (!val[0])
+            snprintf(val, sizeof val, "-"); /* absence alerts carry no value */
         field(line, "alert_id", r->id, sizeof r->id);
         snprintf(r->key, sizeof r->key, "%s %s %s", rule, plant, dev);
         snprintf(r->text, sizeof r->text, "%s %s %s %s %s %s %s %s", st, lv, rule, plant, dev,
@@ -157,9 +161,19 @@ static void run_scenario(const char *name, int threads, const char *tag, struct 
         fclose(f);
         snprintf(regflag, sizeof regflag, "--registry '%s'", reg);
     }
+    char argp[600], args[400] = "";
+    snprintf(argp, sizeof argp, "%s/args", dir);
+    char *extra = vgt_read(argp, NULL);
+    if (extra) {
+        snprintf(args, sizeof args, "%s", extra);
+        for (char *q = args; *q; q++)
+            if (*q == '\n')
+                *q = ' ';
+        free(extra);
+    }
     int rc = vgt_sh("'%s' run --rules '%s/rules.yaml' %s --input '%s/input.ndjson' --alerts '%s' "
-                    "--dead-letter '%s' --threads %d 2>/dev/null",
-                    vgt_bin(), dir, regflag, dir, alerts, dl, threads);
+                    "--dead-letter '%s' --threads %d %s 2>/dev/null",
+                    vgt_bin(), dir, regflag, dir, alerts, dl, threads, args);
     ck_assert_msg(rc == 0, "scenario %s: vigil exited %d", name, rc);
     *n_got = load_actual(alerts, got);
     int dead_expected;
