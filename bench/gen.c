@@ -465,6 +465,8 @@ static void write_registry(gen_t *g)
             device_t *d = &g->dev[p->dev0 + k];
             int first = 1;
             fprintf(f, "      - { id: %s", d->name);
+            if (d->type == DT_SMK)
+                fprintf(f, ", kind: smoke_detector");
             if (d->type == DT_DC) {
                 fprintf(f, ", limits: { ");
                 write_limit(f, &first, "high", d->lim[LIM_HIGH]);
