@@ -213,6 +213,10 @@ static void put_num(struct out *w, const char *key, double v)
 {
     char tmp[40];
     puts_lit(w, key);
+    if (v != v) {
+        puts_lit(w, "null"); /* a missing value */
+        return;
+    }
     put(w, tmp, (size_t)fmt_double(tmp, sizeof tmp, v));
 }
 
@@ -229,7 +233,8 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     char id[17];
     vg_alert_id(r->id, a->plant, a->plant_len, a->device, a->dev_len, a->started_at, id);
     struct out w = {buf, cap, 0, false};
-    const char *metric = r->n_metrics ? rs->metric_names[r->metrics[0]] : "";
+    const char *metric = a->metric != VG_METRIC_NONE ? rs->metric_names[a->metric]
+                         : r->n_metrics ? rs->metric_names[r->metrics[0]] : "";
     put_str(&w, "{\"alert_id\":", id, 16);
     put_str(&w, ",\"rule\":", r->id, strlen(r->id));
     /* title is required by schemas/alert.schema.json; a rule without one is named by its id */
@@ -273,6 +278,19 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     } else {
         put_str(&w, "", metric, strlen(metric));
         put_num(&w, ":", a->value);
+        if (r->has_value && a->metric != VG_METRIC_NONE && a->metric != r->metrics[0]) {
+            /* `value` is the rule's metric: give the latest value the conditions saw */
+            const char *vm = rs->metric_names[r->metrics[0]];
+            put_str(&w, ",", vm, strlen(vm));
+            put_num(&w, ":", a->rule_value);
+        }
+        for (uint32_t k = 0; k < a->n_slots; k++) {
+            /* each metric, set point, window and count the conditions read */
+            if (r->slots[k].kind == VG_SLOT_METRIC && r->slots[k].metric == a->metric)
+                continue; /* already there as the sample's own value */
+            put_str(&w, ",", r->slots[k].src, strlen(r->slots[k].src));
+            put_num(&w, ":", a->slot[k]);
+        }
         if (a->status == VG_ALERT_RESOLVED) {
             if (r->has_clear) {
                 put_str(&w, ",\"clear\":", r->clear.src, strlen(r->clear.src));

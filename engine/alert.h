@@ -43,11 +43,13 @@ struct vg_rstate {
     uint16_t rule;                 /* rule index */
     uint8_t level;                 /* live alert's level; 0 = no live alert */
     uint8_t flags;                 /* VG_RS_* */
+    uint32_t ext;                  /* offset of the rule's extension (limits, windows) + 1; 0 = none */
 };
 
 enum {
     VG_RS_SEEN = 1,       /* absence: a matching message has arrived */
     VG_RS_ARMED = 2,      /* absence: the shard's timer heap holds an entry for it */
+    VG_RS_NA = 4,         /* the rule reads a limit this point does not declare: never applies */
 };
 
 void vg_rstate_init(struct vg_rstate *st, uint16_t rule);
@@ -96,7 +98,12 @@ enum {
 struct vg_alert {
     uint32_t rule;           /* rule index */
     uint8_t status, level, grade, plant_len, dev_len, flags;
+    uint8_t n_slots;         /* slot values below, as the rule's slots[] */
+    uint32_t metric;         /* the metric whose sample caused the change (VG_METRIC_NONE: none) */
     double value;
+    double rule_value;       /* what `value` meant (the rule metric's latest) when another
+                                metric's sample decided; NaN otherwise */
+    double slot[VG_SLOTS_MAX];  /* what the expressions read: metrics, limits, windows, counts */
     vg_ts started_at, at, since;  /* since: threshold: condition began; absence: last seen */
     const char *region;      /* borrowed from the registry, or NULL */
     char plant[64];

@@ -262,6 +262,15 @@ static int cmd_check(int argc, char **argv)
         fprintf(stderr, "vigil check: %zu error%s\n", d.n, d.n == 1 ? "" : "s");
         rc = VG_EXIT_INVALID;
     } else {
+        if (reg) {
+            /* set points a rule reads that a point lacks: not errors (the rule skips the
+             * point), but an author wants to know */
+            struct vg_diags notes;
+            vg_diags_init(&notes);
+            vg_ruleset_limit_gaps(rs, reg, &notes);
+            vg_diags_print(&notes, stdout);
+            vg_diags_fini(&notes);
+        }
         printf("vigil check: %u rule%s OK", rs->n_rules, rs->n_rules == 1 ? "" : "s");
         if (reg)
             printf(" against %u plants in %u regions", reg->n_plants, reg->n_regions);

@@ -104,6 +104,7 @@ static int emit(struct compiler *c, uint32_t op, uint32_t arg, double k, int sta
 }
 
 static int parse_or(struct compiler *c, enum vtype *t);
+static int parse_call(struct compiler *c, const char *name, size_t len, size_t at, enum vtype *t);
 
 /* Enter one level of nesting; fails once the parser would recurse too deep. */
 static int nest_enter(struct compiler *c, size_t at)
@@ -172,8 +173,11 @@ static int parse_primary(struct compiler *c, enum vtype *t)
             if (len == strlen(reserved[i]) && memcmp(name, reserved[i], len) == 0)
                 return fail(c, at, "expected a value before '%s'", reserved[i]);
         skip_ws(c);
-        if (c->pos < c->n && c->s[c->pos] == '(')
-            return fail(c, at, "unknown function '%.*s'", (int)len, name);
+        if (c->pos < c->n && c->s[c->pos] == '(') {
+            if (!c->names || !c->names->call)
+                return fail(c, at, "unknown function '%.*s'", (int)len, name);
+            return parse_call(c, name, len, at, t);
+        }
         struct vg_insn insn = {VG_OP_VALUE, 0, 0};
         char msg[160] = "";
         if (c->names && c->names->ident) {
@@ -188,6 +192,59 @@ static int parse_primary(struct compiler *c, enum vtype *t)
     if (ch == '=' )
         return fail(c, at, "unexpected '=' (compare with ==)");
     return fail(c, at, "unexpected '%.*s'", char_len(c->s + at, c->n - at), c->s + at);
+}
+
+/*
+ * NAME '(' arg {',' arg} ')': split the arguments at top-level commas (they
+ * are interpreted by the resolver: metric names, durations, conditions).
+ */
+static int parse_call(struct compiler *c, const char *name, size_t len, size_t at, enum vtype *t)
+{
+    struct vg_expr_call call = {name, len, 0, {0}, {0}, {0}};
+    size_t open = c->pos++;
+    int depth = 0;
+    size_t arg_start = c->pos;
+    for (;; c->pos++) {
+        if (c->pos >= c->n)
+            return fail(c, open, "missing ')' to close the call of '%.*s'", (int)len, name);
+        char ch = c->s[c->pos];
+        if (ch == '(') {
+            depth++;
+            continue;
+        }
+        if ((ch == ',' || ch == ')') && depth == 0) {
+            size_t a = arg_start, b = c->pos;
+            while (a < b && (c->s[a] == ' ' || c->s[a] == '\t'))
+                a++;
+            while (b > a && (c->s[b - 1] == ' ' || c->s[b - 1] == '\t'))
+                b--;
+            if (a == b && !(ch == ')' && call.nargs == 0))
+                return fail(c, a, "missing argument in the call of '%.*s'", (int)len, name);
+            if (a < b) {
+                if (call.nargs == VG_EXPR_ARGS_MAX)
+                    return fail(c, a, "too many arguments for '%.*s'", (int)len, name);
+                call.arg[call.nargs] = c->s + a;
+                call.arg_n[call.nargs] = b - a;
+                call.arg_off[call.nargs] = (int)a;
+                call.nargs++;
+            }
+            arg_start = c->pos + 1;
+            if (ch == ')') {
+                c->pos++;
+                break;
+            }
+            continue;
+        }
+        if (ch == ')')
+            depth--;
+    }
+    struct vg_insn insn = {VG_OP_SLOT, 0, 0};
+    char msg[200] = "";
+    int err_off = (int)at;
+    if (c->names->call(c->names->ctx, &call, &insn, msg, sizeof msg, &err_off) < 0)
+        return fail(c, (size_t)err_off, "%s", msg);
+    *t = T_NUM;
+    return emit(c, insn.op, insn.arg, 0, 1);
 }
 
 static int parse_unary(struct compiler *c, enum vtype *t)

@@ -57,14 +57,30 @@ struct vg_expr_error {
     char msg[200];
 };
 
+#define VG_EXPR_ARGS_MAX 4
+
+/** A function call as written: its name and the source text of each argument. */
+struct vg_expr_call {
+    const char *name;
+    size_t n;
+    int nargs;
+    const char *arg[VG_EXPR_ARGS_MAX];   /* trimmed argument text */
+    size_t arg_n[VG_EXPR_ARGS_MAX];
+    int arg_off[VG_EXPR_ARGS_MAX];       /* byte offset of each argument in the expression */
+};
+
 /**
  * How names resolve. @p ident is called for every NAME (dotted names arrive
  * whole, "limit.high"); it returns 0 and fills *insn (VG_OP_VALUE or
- * VG_OP_SLOT with arg), or -1 with a message in msg. With no resolver, only
- * `value` is known.
+ * VG_OP_SLOT with arg), or -1 with a message in msg. @p call is called for
+ * NAME(args): it returns 0 and fills *insn (a number-valued VG_OP_SLOT), or
+ * -1 with a message and *err_off, the byte offset the message is about. With
+ * no resolver, only `value` is known and there are no functions.
  */
 struct vg_expr_names {
     int (*ident)(void *ctx, const char *name, size_t n, struct vg_insn *insn, char *msg, size_t cap);
+    int (*call)(void *ctx, const struct vg_expr_call *call, struct vg_insn *insn, char *msg,
+                size_t cap, int *err_off);
     void *ctx;
 };
 

@@ -8,6 +8,8 @@
 #include "engine/rule.h"
 #include "engine/yamldoc.h"
 #include "engine/hash.h"
+#include "engine/clock.h"
+#include "engine/window.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -136,6 +138,12 @@ static void rule_fini(struct vg_rule *r)
         vg_expr_fini(&r->grades[i].when);
     if (r->has_clear)
         vg_expr_fini(&r->clear);
+    for (uint32_t i = 0; i < r->n_slots; i++) {
+        free(r->slots[i].name);
+        free(r->slots[i].src);
+        if (r->slots[i].has_pred)
+            vg_expr_fini(&r->slots[i].pred);
+    }
     for (uint32_t i = 0; i < r->n_notify; i++) {
         vg_strv_free(r->notify[i].to);
         free(r->notify[i].template_text);
@@ -158,32 +166,216 @@ void vg_ruleset_destroy(struct vg_ruleset *rs)
     free(rs->by_metric_start);
     free(rs->by_metric);
     free(rs->any_rules);
+    free(rs->keep_latest);
     free(rs);
 }
 
 /* ---- compile one rule ---------------------------------------------------- */
 
 struct names_ctx {
-    const char *metric;   /* the rule's own metric */
+    struct vg_ruleset *rs;
+    struct vg_rule *r;
+    const char *metric;     /* `value`'s metric, or NULL when the rule lists none */
+    char **declared;        /* the rule's `metric:` list, or NULL (then any metric may be named) */
+    bool in_pred;           /* compiling the condition of count(condition, width) */
+    uint32_t pred_metric;   /* the one metric that condition reads */
 };
+
+static bool id_ok(const char *s);
+
+/* A slot for @p src, reusing an identical one. Returns its index or -1 (full). */
+static int slot_add(struct vg_rule *r, const struct vg_slot *proto, const char *src, size_t n,
+                    char *msg, size_t cap)
+{
+    for (uint32_t i = 0; i < r->n_slots; i++)
+        if (strlen(r->slots[i].src) == n && !memcmp(r->slots[i].src, src, n))
+            return (int)i;
+    if (r->n_slots == VG_SLOTS_MAX) {
+        snprintf(msg, cap, "a rule may read at most %d metrics, limits and windows", VG_SLOTS_MAX);
+        return -1;
+    }
+    struct vg_slot *sl = &r->slots[r->n_slots];
+    *sl = *proto;
+    sl->src = strndup(src, n);
+    return (int)r->n_slots++;
+}
+
+static bool declared_has(char **declared, const char *name, size_t n)
+{
+    for (char **d = declared; d && *d; d++)
+        if (strlen(*d) == n && !memcmp(*d, name, n))
+            return true;
+    return !declared;
+}
+
+/* The metric a name means inside a rule: `value`, the rule's metric, or another one. */
+static int metric_of(struct names_ctx *ctx, const char *name, size_t n, uint32_t *id, bool *is_value,
+                     char *msg, size_t cap)
+{
+    *is_value = (n == 5 && !memcmp(name, "value", 5)) ||
+                (ctx->metric && strlen(ctx->metric) == n && !memcmp(name, ctx->metric, n));
+    if (*is_value) {
+        if (!ctx->metric) {
+            snprintf(msg, cap, "'value' needs the rule's 'metric:' (or name the metric)");
+            return -1;
+        }
+        *id = metric_intern(ctx->rs, ctx->metric);
+        return 0;
+    }
+    char buf[80];
+    if (n >= sizeof buf || (snprintf(buf, sizeof buf, "%.*s", (int)n, name), !id_ok(buf)) ||
+        memchr(name, '.', n)) {
+        snprintf(msg, cap, "unknown name '%.*s' (use value, a metric, or limit.NAME)", (int)n, name);
+        return -1;
+    }
+    if (!declared_has(ctx->declared, name, n)) {
+        snprintf(msg, cap, "unknown name '%.*s' (use value, a metric listed in 'metric:', or "
+                 "limit.NAME)", (int)n, name);
+        return -1;
+    }
+    *id = metric_intern(ctx->rs, buf);
+    return 0;
+}
 
 static int resolve_name(void *vctx, const char *name, size_t n, struct vg_insn *insn, char *msg,
                         size_t cap)
 {
     struct names_ctx *ctx = vctx;
-    if ((n == 5 && !memcmp(name, "value", 5)) ||
-        (ctx->metric && strlen(ctx->metric) == n && !memcmp(name, ctx->metric, n))) {
+    if (n > 6 && !memcmp(name, "limit.", 6)) {
+        struct vg_slot proto = {.kind = VG_SLOT_LIMIT, .name = NULL};
+        int k = slot_add(ctx->r, &proto, name, n, msg, cap);
+        if (k < 0)
+            return -1;
+        if (!ctx->r->slots[k].name)
+            ctx->r->slots[k].name = strndup(name + 6, n - 6);
+        insn->op = VG_OP_SLOT;
+        insn->arg = (uint32_t)k;
+        return 0;
+    }
+    uint32_t id;
+    bool is_value;
+    if (metric_of(ctx, name, n, &id, &is_value, msg, cap) < 0)
+        return -1;
+    if (ctx->in_pred) {
+        if (ctx->pred_metric != VG_METRIC_NONE && ctx->pred_metric != id) {
+            snprintf(msg, cap, "the condition of count() reads one metric, not several");
+            return -1;
+        }
+        ctx->pred_metric = id;
+        insn->op = VG_OP_VALUE; /* evaluated on that metric's own samples */
+        return 0;
+    }
+    if (is_value) {
         insn->op = VG_OP_VALUE;
         return 0;
     }
-    if (n > 6 && !memcmp(name, "limit.", 6)) {
-        snprintf(msg, cap, "per-point set points (%.*s) are not supported by this version yet",
-                 (int)n, name);
+    struct vg_slot proto = {.kind = VG_SLOT_METRIC, .metric = id};
+    int k = slot_add(ctx->r, &proto, name, n, msg, cap);
+    if (k < 0)
+        return -1;
+    insn->op = VG_OP_SLOT;
+    insn->arg = (uint32_t)k;
+    return 0;
+}
+
+static int resolve_call(void *vctx, const struct vg_expr_call *call, struct vg_insn *insn, char *msg,
+                        size_t cap, int *err_off)
+{
+    struct names_ctx *ctx = vctx;
+    bool is_alerts = call->n == 6 && !memcmp(call->name, "alerts", 6);
+    int f = vg_wfunc_parse(call->name, call->n);
+    if (!is_alerts && f < 0) {
+        snprintf(msg, cap, "unknown function '%.*s' (window functions: avg min max sum count last "
+                 "delta rate; and alerts(RULE, DURATION))", (int)call->n, call->name);
         return -1;
     }
-    snprintf(msg, cap, "unknown name '%.*s' (use value, the rule's metric%s%s%s)", (int)n, name,
-             ctx->metric ? " '" : "", ctx->metric ? ctx->metric : "", ctx->metric ? "'" : "");
-    return -1;
+    if (ctx->in_pred) {
+        snprintf(msg, cap, "functions cannot be used inside the condition of count()");
+        return -1;
+    }
+    if (call->nargs != 2) {
+        snprintf(msg, cap, "%.*s() takes two arguments: %s and a duration such as 10m",
+                 (int)call->n, call->name, is_alerts ? "a rule id" : f == VG_W_COUNT ? "a condition" : "a metric");
+        return -1;
+    }
+    vg_ts width;
+    const char *why;
+    if (vg_duration_parse(call->arg[1], call->arg_n[1], &width, &why) < 0 || width <= 0) {
+        *err_off = call->arg_off[1];
+        snprintf(msg, cap, "bad window '%.*s': %s", (int)call->arg_n[1], call->arg[1],
+                 width <= 0 && !why ? "must be longer than 0s" : why ? why : "must be longer than 0s");
+        return -1;
+    }
+    size_t src_n = (size_t)(call->arg[1] + call->arg_n[1] - call->name) + 1;
+    struct vg_slot proto = {.width = width};
+    if (is_alerts) {
+        char id[80];
+        snprintf(id, sizeof id, "%.*s", (int)(call->arg_n[0] < 79 ? call->arg_n[0] : 79), call->arg[0]);
+        if (!id_ok(id)) {
+            *err_off = call->arg_off[0];
+            snprintf(msg, cap, "alerts() needs a rule id, not '%.*s'", (int)call->arg_n[0], call->arg[0]);
+            return -1;
+        }
+        proto.kind = VG_SLOT_ALERTS;
+        int k = slot_add(ctx->r, &proto, call->name, src_n, msg, cap);
+        if (k < 0)
+            return -1;
+        if (!ctx->r->slots[k].name)
+            ctx->r->slots[k].name = strdup(id);
+        insn->arg = (uint32_t)k;
+        return 0;
+    }
+    proto.kind = VG_SLOT_WINDOW;
+    proto.func = (uint8_t)f;
+    struct vg_expr pred = {0};
+    if (f == VG_W_COUNT && !(call->arg_n[0] && (memchr(call->arg[0], '<', call->arg_n[0]) ||
+                                               memchr(call->arg[0], '>', call->arg_n[0]) ||
+                                               memchr(call->arg[0], '=', call->arg_n[0])))) {
+        /* count(metric, w): the number of samples */
+        bool is_value;
+        if (metric_of(ctx, call->arg[0], call->arg_n[0], &proto.metric, &is_value, msg, cap) < 0) {
+            *err_off = call->arg_off[0];
+            return -1;
+        }
+    } else if (f == VG_W_COUNT) {
+        struct names_ctx pc = *ctx;
+        pc.in_pred = true;
+        pc.pred_metric = VG_METRIC_NONE;
+        struct vg_expr_names names = {resolve_name, resolve_call, &pc};
+        struct vg_expr_error e;
+        if (vg_expr_compile(call->arg[0], call->arg_n[0], &names, true, &pred, &e) < 0) {
+            *err_off = call->arg_off[0] + e.offset;
+            snprintf(msg, cap, "%s", e.msg);
+            return -1;
+        }
+        if (pc.pred_metric == VG_METRIC_NONE) {
+            vg_expr_fini(&pred);
+            *err_off = call->arg_off[0];
+            snprintf(msg, cap, "the condition of count() must read a metric (e.g. value > 50)");
+            return -1;
+        }
+        proto.metric = pc.pred_metric;
+        proto.has_pred = true;
+    } else {
+        bool is_value;
+        if (metric_of(ctx, call->arg[0], call->arg_n[0], &proto.metric, &is_value, msg, cap) < 0) {
+            *err_off = call->arg_off[0];
+            return -1;
+        }
+    }
+    size_t before = ctx->r->n_slots;
+    int k = slot_add(ctx->r, &proto, call->name, src_n, msg, cap);
+    if (k < 0 || (size_t)k < before) {
+        if (proto.has_pred)
+            vg_expr_fini(&pred);
+        if (k < 0)
+            return -1;
+    } else {
+        ctx->r->slots[k].pred = pred;
+    }
+    insn->op = VG_OP_SLOT;
+    insn->arg = (uint32_t)k;
+    return 0;
 }
 
 static int compile_expr(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *nc, const char *what,
@@ -191,7 +383,7 @@ static int compile_expr(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *nc,
 {
     if (!vg_yaml_is_scalar(n))
         return vg_yaml_error(y, n, "%s must be an expression such as value > 25", what);
-    struct vg_expr_names names = {resolve_name, nc};
+    struct vg_expr_names names = {resolve_name, resolve_call, nc};
     struct vg_expr_error err;
     if (vg_expr_compile(vg_yaml_str(n), vg_yaml_len(n), &names, true, out, &err) < 0)
         return vg_yaml_error_at(y, n, err.offset, "%s: %s", what, err.msg);
@@ -408,7 +600,7 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
                 rc = VG_EINVAL;
         }
     }
-    struct names_ctx nc = {NULL};
+    struct names_ctx nc = {rs, r, NULL, NULL, false, VG_METRIC_NONE};
     char **metrics = NULL;
     yaml_node_t *absent = vg_yaml_get(y, n, "absent"), *event = vg_yaml_get(y, n, "event");
     r->type = absent ? VG_RULE_ABSENCE : VG_RULE_THRESHOLD;
@@ -431,14 +623,25 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
             r->n_metrics = 1;
         }
     } else if (!v) {
-        if (!vg_yaml_get(y, n, "group"))
-            rc = vg_yaml_error(y, n, "a rule needs a 'metric' (or an 'event' for absence rules)");
+        if (absent)
+            rc = vg_yaml_error(y, n, "an absence rule needs an 'event' or a 'metric'");
+        /* else the expressions name their metrics */
     } else {
         int cnt = vg_yaml_strings(y, v, "metric", &metrics);
         if (cnt < 0) {
             rc = VG_EINVAL;
-        } else if (cnt != 1) {
-            rc = vg_yaml_error(y, v, "compound rules (several metrics) are not supported by this version yet");
+        } else if (cnt > 1) {
+            if (absent)
+                rc = vg_yaml_error(y, v, "an absence rule watches one metric");
+            for (int i = 0; i < cnt; i++)
+                if (!id_ok(metrics[i]))
+                    rc = vg_yaml_error(y, v, "metric '%s' must be a name of a-z 0-9 _ . -", metrics[i]);
+            nc.metric = metrics[0];
+            nc.declared = metrics;
+            r->metrics = malloc(sizeof *r->metrics);
+            r->metrics[0] = metric_intern(rs, metrics[0]);
+            r->n_metrics = 1;
+            r->has_value = true;
         } else if (!strcmp(metrics[0], "*")) {
             if (!absent)
                 rc = vg_yaml_error(y, v, "metric \"*\" (any telemetry) only makes sense with 'absent'");
@@ -447,9 +650,11 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
             rc = vg_yaml_error(y, v, "metric '%s' must be a name of a-z 0-9 _ . -", metrics[0]);
         } else {
             nc.metric = metrics[0];
+            nc.declared = metrics; /* a rule that lists its metrics may read only those */
             r->metrics = malloc(sizeof *r->metrics);
             r->metrics[0] = metric_intern(rs, metrics[0]);
             r->n_metrics = 1;
+            r->has_value = true;
         }
     }
     if (absent) {
@@ -504,9 +709,9 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
                 ok = false;
             if (!(gv = vg_yaml_get(y, g, "when")))
                 ok = !vg_yaml_error(y, g, "a grade needs 'when', e.g. when: value > 25");
-            else if (nc.metric && compile_expr(y, gv, &nc, "when", &gr.when) < 0)
+            else if (compile_expr(y, gv, &nc, "when", &gr.when) < 0)
                 ok = false;
-            if (!ok || !nc.metric) {
+            if (!ok) {
                 if (gr.when.code)
                     vg_expr_fini(&gr.when);
                 rc = VG_EINVAL;
@@ -525,7 +730,7 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
             if (r->grades[i].for_ms == VG_TS_NONE)
                 r->grades[i].for_ms = r->for_ms;
     }
-    if ((v = vg_yaml_get(y, n, "clear")) && nc.metric) {
+    if ((v = vg_yaml_get(y, n, "clear"))) {
         if (compile_expr(y, v, &nc, "clear", &r->clear) < 0)
             rc = VG_EINVAL;
         else
@@ -598,6 +803,158 @@ done:
     return rc;
 }
 
+const struct vg_rule *vg_ruleset_find(const struct vg_ruleset *rs, const char *id)
+{
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        if (!strcmp(rs->rules[i].id, id))
+            return &rs->rules[i];
+    return NULL;
+}
+
+static void add_metric(struct vg_rule *r, uint32_t m)
+{
+    for (uint32_t i = 0; i < r->n_metrics; i++)
+        if (r->metrics[i] == m)
+            return;
+    r->metrics = realloc(r->metrics, (r->n_metrics + 1) * sizeof *r->metrics);
+    r->metrics[r->n_metrics++] = m;
+}
+
+static uint32_t align8(uint32_t x)
+{
+    return (x + 7u) & ~7u;
+}
+
+/*
+ * After every file is loaded: resolve alerts() targets, give each rule the set
+ * of metrics it reads, order promotions after what they count, and lay out
+ * the per-(rule, subject) extension (limits, windows, firing counters).
+ */
+static int finalize(struct vg_ruleset *rs, struct vg_diags *diags)
+{
+    int rc = 0;
+    rs->keep_latest = calloc(rs->n_metrics + 1, sizeof *rs->keep_latest);
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        struct vg_rule *r = &rs->rules[i];
+        for (uint32_t k = 0; k < r->n_slots; k++) {
+            struct vg_slot *sl = &r->slots[k];
+            if (sl->kind == VG_SLOT_METRIC || sl->kind == VG_SLOT_WINDOW)
+                add_metric(r, sl->metric);
+            if (sl->kind == VG_SLOT_METRIC)
+                rs->keep_latest[sl->metric] = true;
+            if (sl->kind == VG_SLOT_ALERTS) {
+                const struct vg_rule *t = vg_ruleset_find(rs, sl->name);
+                if (!t) {
+                    rc = vg_diags_add(diags, r->file, r->line, 1,
+                                      "rule '%s': alerts(%s, …) names no rule", r->id, sl->name);
+                    continue;
+                }
+                sl->target = (uint32_t)(t - rs->rules);
+                if (t == r)
+                    rc = vg_diags_add(diags, r->file, r->line, 1,
+                                      "rule '%s': alerts() cannot count the rule's own alerts", r->id);
+            }
+        }
+        r->compound = r->n_metrics > 1;
+        if (r->compound && r->has_value)
+            rs->keep_latest[r->metrics[0]] = true; /* `value` when another metric updates */
+        if (r->type == VG_RULE_THRESHOLD && !r->n_metrics)
+            rc = vg_diags_add(diags, r->file, r->line, 1,
+                              "rule '%s' reads no metric: give 'metric:' or name one in 'when'", r->id);
+    }
+    if (rc < 0)
+        return rc;
+    /* ranks: a rule counting another's alerts is evaluated after it */
+    for (int pass = 0; pass <= VG_SLOTS_MAX; pass++) {
+        bool changed = false;
+        for (uint32_t i = 0; i < rs->n_rules; i++) {
+            struct vg_rule *r = &rs->rules[i];
+            for (uint32_t k = 0; k < r->n_slots; k++)
+                if (r->slots[k].kind == VG_SLOT_ALERTS && r->rank <= rs->rules[r->slots[k].target].rank) {
+                    r->rank = (uint8_t)(rs->rules[r->slots[k].target].rank + 1);
+                    changed = true;
+                }
+        }
+        if (!changed)
+            break;
+        if (pass == VG_SLOTS_MAX) {
+            struct vg_rule *r = &rs->rules[0];
+            return vg_diags_add(diags, r->file, r->line, 1, "alerts() references form a cycle");
+        }
+    }
+    /* firing counters a rule keeps for the alerts() of others */
+    for (uint32_t i = 0; i < rs->n_rules; i++)
+        for (uint32_t k = 0; k < rs->rules[i].n_slots; k++) {
+            const struct vg_slot *sl = &rs->rules[i].slots[k];
+            if (sl->kind != VG_SLOT_ALERTS)
+                continue;
+            struct vg_rule *t = &rs->rules[sl->target];
+            bool have = false;
+            for (uint32_t f = 0; f < t->n_fired; f++)
+                have |= t->fired_width[f] == sl->width;
+            if (!have && t->n_fired < VG_SLOTS_MAX)
+                t->fired_width[t->n_fired++] = sl->width;
+        }
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        struct vg_rule *r = &rs->rules[i];
+        uint32_t off = 0;
+        for (uint32_t k = 0; k < r->n_slots; k++)
+            if (r->slots[k].kind == VG_SLOT_LIMIT) {
+                r->slots[k].ext_off = off;
+                off += sizeof(double);
+            }
+        for (uint32_t k = 0; k < r->n_slots; k++)
+            if (r->slots[k].kind == VG_SLOT_WINDOW) {
+                r->slots[k].ext_off = off = align8(off);
+                off += (uint32_t)vg_window_bytes(r->slots[k].width, 0);
+            }
+        for (uint32_t f = 0; f < r->n_fired; f++) {
+            r->fired_off[f] = off = align8(off);
+            off += (uint32_t)vg_window_bytes(r->fired_width[f], 0);
+        }
+        r->ext_size = align8(off);
+    }
+    return 0;
+}
+
+void vg_ruleset_limit_gaps(const struct vg_ruleset *rs, const struct vg_registry *reg,
+                           struct vg_diags *notes)
+{
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        const struct vg_rule *r = &rs->rules[i];
+        for (uint32_t k = 0; k < r->n_slots; k++) {
+            if (r->slots[k].kind != VG_SLOT_LIMIT)
+                continue;
+            for (uint32_t p = 0; p < reg->n_plants; p++) {
+                const struct vg_plant *pl = &reg->plants[p];
+                if (!vg_rule_applies(r, pl))
+                    continue;
+                for (uint32_t d = 0; d < pl->n_points; d++) {
+                    const struct vg_point *pt = &pl->points[d];
+                    /* a point that lists its metrics is checked for the rule's; one that
+                     * does not, only if it declares set points at all */
+                    bool reads = false;
+                    if (pt->metrics) {
+                        for (char **m = pt->metrics; *m && !reads; m++)
+                            for (uint32_t j = 0; j < r->n_metrics && !reads; j++)
+                                reads = !strcmp(*m, rs->metric_names[r->metrics[j]]);
+                    } else {
+                        reads = pt->n_limits > 0;
+                    }
+                    bool has = false;
+                    for (uint32_t l = 0; l < pt->n_limits && !has; l++)
+                        has = !strcmp(pt->limits[l].name, r->slots[k].name);
+                    if (reads && !has)
+                        vg_diags_add(notes, r->file, r->line, 1,
+                                     "note: rule '%s' reads limit.%s, which point %s/%s does not "
+                                     "declare: the rule does not apply to that point",
+                                     r->id, r->slots[k].name, pl->id, pt->id);
+                }
+            }
+        }
+    }
+}
+
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -659,9 +1016,13 @@ int vg_ruleset_load(struct vg_ruleset **out, const char *const *paths, size_t n_
         vg_ruleset_destroy(rs);
         return VG_EINVAL;
     }
+    if (finalize(rs, diags) < 0) {
+        vg_ruleset_destroy(rs);
+        return VG_EINVAL;
+    }
     for (uint32_t i = 0; i < rs->n_rules; i++)
         rule_version(&rs->rules[i], rs);
-    /* metric -> rules index (counting sort) */
+    /* metric -> rules index (counting sort), each list in (rank, file order) */
     rs->by_metric_start = calloc(rs->n_metrics + 2, sizeof *rs->by_metric_start);
     uint32_t total = 0;
     for (uint32_t i = 0; i < rs->n_rules; i++)
@@ -671,10 +1032,14 @@ int vg_ruleset_load(struct vg_ruleset **out, const char *const *paths, size_t n_
         rs->by_metric_start[m + 1] += rs->by_metric_start[m];
     rs->by_metric = malloc((total + 1) * sizeof *rs->by_metric);
     uint32_t *fill = calloc(rs->n_metrics + 1, sizeof *fill);
-    for (uint32_t i = 0; i < rs->n_rules; i++)
-        for (uint32_t k = 0; k < rs->rules[i].n_metrics; k++) {
-            uint32_t m = rs->rules[i].metrics[k];
-            rs->by_metric[rs->by_metric_start[m] + fill[m]++] = i;
+    for (uint8_t rank = 0; rank <= VG_SLOTS_MAX; rank++)
+        for (uint32_t i = 0; i < rs->n_rules; i++) {
+            if (rs->rules[i].rank != rank)
+                continue;
+            for (uint32_t k = 0; k < rs->rules[i].n_metrics; k++) {
+                uint32_t m = rs->rules[i].metrics[k];
+                rs->by_metric[rs->by_metric_start[m] + fill[m]++] = i;
+            }
         }
     free(fill);
     rs->any_rules = malloc((rs->n_rules + 1) * sizeof *rs->any_rules);

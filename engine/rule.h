@@ -38,6 +38,29 @@ struct vg_where {
     char **kind;         /* declared point kinds (absence rules: which declared points) */
 };
 
+/** What a VG_OP_SLOT reads: a metric's latest value, a set point, a window, a count of alerts. */
+enum vg_slot_kind {
+    VG_SLOT_METRIC = 1,   /* latest value of another metric of the device (compound rules) */
+    VG_SLOT_LIMIT = 2,    /* limit.NAME: the point's own set point from the registry */
+    VG_SLOT_WINDOW = 3,   /* avg/min/max/sum/count/last/delta/rate(metric or condition, width) */
+    VG_SLOT_ALERTS = 4,   /* alerts(RULE, width): firings of RULE on this subject in the window */
+};
+
+struct vg_slot {
+    uint8_t kind;         /* enum vg_slot_kind */
+    uint8_t func;         /* WINDOW: enum vg_wfunc */
+    bool has_pred;        /* WINDOW count(condition, width) */
+    uint32_t metric;      /* METRIC, WINDOW: the metric read */
+    vg_ts width;          /* WINDOW, ALERTS */
+    struct vg_expr pred;  /* WINDOW with has_pred: the condition counted per sample */
+    char *name;           /* LIMIT: the set point's name; ALERTS: the target rule id */
+    uint32_t target;      /* ALERTS: target rule index */
+    uint32_t ext_off;     /* LIMIT, WINDOW: offset of its state in the rule state's extension */
+    char *src;            /* as written, for `because` */
+};
+
+#define VG_SLOTS_MAX 8
+
 /** A notify entry (issue 5 sends them; this release validates and keeps them). */
 struct vg_notify {
     char **to;           /* roles */
@@ -62,6 +85,16 @@ struct vg_rule {
     uint32_t n_grades;
     struct vg_expr clear;    /* explicit clear condition, if has_clear */
     bool has_clear;
+    struct vg_slot slots[VG_SLOTS_MAX];  /* what the expressions read besides `value` */
+    uint32_t n_slots;
+    bool compound;           /* reads several metrics: evaluated when any of them updates */
+    bool has_value;          /* `value` means metrics[0] */
+    uint8_t rank;            /* evaluation order within a metric: rules counting alerts() of
+                                others come after them */
+    uint32_t ext_size;       /* bytes of per-(rule, subject) extension: limits, windows */
+    uint32_t n_fired;        /* windows counting this rule's firings, for alerts() of others */
+    vg_ts fired_width[VG_SLOTS_MAX];
+    uint32_t fired_off[VG_SLOTS_MAX];
     struct vg_notify *notify;
     uint32_t n_notify;
     char version[17];        /* short hash of the compiled definition */
@@ -81,7 +114,19 @@ struct vg_ruleset {
     uint32_t *any_rules;        /* absence rules over any telemetry (`metric: "*"`) */
     uint32_t n_any;
     uint32_t n_absence;         /* absence rules of any kind */
+    bool *keep_latest;          /* per metric: a compound rule reads its latest value */
 };
+
+/** @returns the rule with this id, or NULL. */
+const struct vg_rule *vg_ruleset_find(const struct vg_ruleset *rs, const char *id);
+
+/**
+ * @brief For `vigil check --registry`: every declared point a rule applies to
+ * that lacks a limit the rule reads (the rule will not apply to it). Each gap
+ * is added to @p notes as "rule 'r' reads limit.high; point P/D has none".
+ */
+void vg_ruleset_limit_gaps(const struct vg_ruleset *rs, const struct vg_registry *reg,
+                           struct vg_diags *notes);
 
 /**
  * @brief Load and compile rules from files and directories. A directory loads

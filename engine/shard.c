@@ -5,12 +5,13 @@
 #include "engine/shard.h"
 #include "engine/hash.h"
 #include "engine/json.h"
+#include "engine/window.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_INLINE 26
+#define KEY_INLINE 22
 
 /* One device of one plant. 48 bytes: short keys live inline, on the same line. */
 struct subject {
@@ -18,8 +19,20 @@ struct subject {
     uint32_t plant;        /* index into plants */
     uint32_t states;       /* first rule state (index + 1), 0 = none */
     uint32_t key;          /* offset of plant+device bytes in keys, if not inline */
+    uint32_t series;       /* first latest-value record (index + 1), 0 = none */
     uint8_t plant_len, dev_len;
     char inline_key[KEY_INLINE];
+};
+
+_Static_assert(sizeof(struct subject) == 48, "a subject is 48 bytes");
+_Static_assert(sizeof(struct vg_rstate) == 64, "a rule state is one cache line");
+
+/* The latest value of a metric that compound rules read, per subject. */
+struct series {
+    uint32_t metric;
+    uint32_t next;         /* index + 1, 0 = end */
+    vg_ts ts;
+    double value;
 };
 
 static inline const char *subject_key(const struct vg_shard *sh, const struct subject *s);
@@ -54,6 +67,7 @@ struct vg_shard {
     struct timer *heap;    /* min-heap by deadline */
     uint32_t n_heap, cap_heap;
     vg_ts clock;           /* the watermark reached so far */
+    double rule_value;     /* for the alert being emitted: `value` when another metric decided */
     bool started;
     const struct vg_registry *reg;
     struct subject *subjects;
@@ -66,6 +80,10 @@ struct vg_shard {
     uint32_t words;
     struct vg_rstate *states;
     uint32_t n_states, cap_states;
+    struct series *series;
+    uint32_t n_series, cap_series;
+    char *ext;             /* rule-state extensions: limits, windows, firing counters */
+    size_t ext_used, ext_cap;
     char *keys;
     size_t keys_used, keys_cap;
     struct vg_shard_stats st;
@@ -126,6 +144,7 @@ struct vg_shard *vg_shard_create(const struct vg_ruleset *rs, const struct vg_re
     sh->rs = rs;
     sh->reg = reg;
     sh->clock = VG_TS_NONE;
+    sh->rule_value = NAN;
     sh->words = (rs->n_rules + 63) / 64;
     if (sh->words == 0)
         sh->words = 1;
@@ -148,6 +167,8 @@ void vg_shard_destroy(struct vg_shard *sh)
     free(sh->states);
     free(sh->keys);
     free(sh->heap);
+    free(sh->series);
+    free(sh->ext);
     free(sh);
 }
 
@@ -254,11 +275,97 @@ static struct subject *subject_get(struct vg_shard *sh, uint64_t h, const char *
     return &sh->subjects[idx];
 }
 
-static struct vg_rstate *state_get(struct vg_shard *sh, struct subject *s, uint32_t rule)
+static inline char *ext_of(const struct vg_shard *sh, const struct vg_rstate *st)
+{
+    return sh->ext + (st->ext - 1);
+}
+
+/*
+ * A new rule state's extension: the point's set points (a missing one makes
+ * the rule not apply to this point), empty windows, empty firing counters.
+ */
+static void ext_init(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st)
+{
+    const struct vg_rule *r = &sh->rs->rules[st->rule];
+    if (!r->ext_size)
+        return;
+    if (sh->ext_used + r->ext_size > sh->ext_cap) {
+        size_t c = sh->ext_cap ? sh->ext_cap : 65536;
+        while (c < sh->ext_used + r->ext_size)
+            c *= 2;
+        char *e = realloc(sh->ext, c);
+        if (!e)
+            abort();
+        sh->ext = e;
+        sh->ext_cap = c;
+    }
+    st->ext = (uint32_t)sh->ext_used + 1;
+    sh->ext_used += r->ext_size;
+    char *x = ext_of(sh, st);
+    const struct vg_plant *pl = sh->plants[s->plant].reg;
+    const char *key = subject_key(sh, s);
+    const struct vg_point *pt = pl ? vg_plant_point(pl, key + s->plant_len, s->dev_len) : NULL;
+    for (uint32_t k = 0; k < r->n_slots; k++) {
+        const struct vg_slot *sl = &r->slots[k];
+        if (sl->kind == VG_SLOT_LIMIT) {
+            double v = NAN;
+            for (uint32_t l = 0; pt && l < pt->n_limits; l++)
+                if (!strcmp(pt->limits[l].name, sl->name))
+                    v = pt->limits[l].value;
+            if (v != v)
+                st->flags |= VG_RS_NA;
+            memcpy(x + sl->ext_off, &v, sizeof v);
+        } else if (sl->kind == VG_SLOT_WINDOW) {
+            vg_window_init((struct vg_window *)(void *)(x + sl->ext_off), sl->width, 0);
+        }
+    }
+    for (uint32_t f = 0; f < r->n_fired; f++)
+        vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
+}
+
+static struct vg_rstate *state_find(struct vg_shard *sh, const struct subject *s, uint32_t rule)
 {
     for (uint32_t i = s->states; i; i = sh->states[i - 1].next)
         if (sh->states[i - 1].rule == rule)
             return &sh->states[i - 1];
+    return NULL;
+}
+
+/* Remember the latest value of a metric compound rules read. */
+static void series_put(struct vg_shard *sh, struct subject *s, uint32_t metric, vg_ts ts, double v)
+{
+    for (uint32_t i = s->series; i; i = sh->series[i - 1].next) {
+        struct series *se = &sh->series[i - 1];
+        if (se->metric == metric) {
+            if (ts >= se->ts) {
+                se->ts = ts;
+                se->value = v;
+            }
+            return;
+        }
+    }
+    sh->series = grow(sh->series, &sh->cap_series, sizeof *sh->series, sh->n_series + 1);
+    sh->series[sh->n_series] = (struct series){metric, s->series, ts, v};
+    s->series = ++sh->n_series;
+}
+
+/* The latest value of @p metric, or NaN if none or older than @p stale at @p now. */
+static double series_get(const struct vg_shard *sh, const struct subject *s, uint32_t metric,
+                         vg_ts now, vg_ts stale)
+{
+    for (uint32_t i = s->series; i; i = sh->series[i - 1].next) {
+        const struct series *se = &sh->series[i - 1];
+        if (se->metric == metric)
+            return now - se->ts > stale ? NAN : se->value;
+    }
+    return NAN;
+}
+
+static struct vg_rstate *state_get(struct vg_shard *sh, struct subject *s, uint32_t rule)
+{
+    struct vg_rstate *found = state_find(sh, s, rule);
+    if (found)
+        return found;
     uint32_t idx = sh->n_states;
     sh->states = grow(sh->states, &sh->cap_states, sizeof *sh->states, idx + 1);
     struct vg_rstate *st = &sh->states[idx];
@@ -267,15 +374,28 @@ static struct vg_rstate *state_get(struct vg_shard *sh, struct subject *s, uint3
     st->next = s->states;
     s->states = idx + 1;
     sh->n_states++;
+    ext_init(sh, s, st);
     return st;
 }
 
 static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t rule,
-                       const struct vg_transition *tr, vg_ts at, double value, uint8_t flags,
-                       vg_alert_fn emit, void *ctx)
+                       const struct vg_transition *tr, vg_ts at, uint32_t metric, double value,
+                       uint8_t flags, const double *slots, vg_alert_fn emit, void *ctx)
 {
+    const struct vg_rule *r = &sh->rs->rules[rule];
+    if (tr->status == VG_ALERT_FIRING && r->n_fired) {
+        /* count the firing for the alerts() of rules that promote this one */
+        struct vg_rstate *st = state_find(sh, s, rule);
+        for (uint32_t f = 0; st && f < r->n_fired; f++)
+            vg_window_push((struct vg_window *)(void *)(ext_of(sh, st) + r->fired_off[f]), at, 1.0);
+    }
     struct vg_alert a;
     a.flags = flags;
+    a.metric = metric;
+    a.rule_value = sh->rule_value;
+    a.n_slots = slots ? (uint8_t)r->n_slots : 0;
+    for (uint32_t k = 0; k < a.n_slots; k++)
+        a.slot[k] = slots[k];
     const struct plant_entry *pe = &sh->plants[s->plant];
     a.rule = rule;
     a.status = tr->status;
@@ -352,8 +472,8 @@ static void emit_absence(struct vg_shard *sh, uint32_t state_idx, const struct v
         struct vg_transition t = tr[i];
         vg_ts at = t.since;  /* the deadline, or the resolving message's time */
         t.since = last;
-        emit_alert(sh, s, st->rule, &t, at, NAN,
-                   VG_ALERT_F_NOVALUE | (never ? VG_ALERT_F_NEVER_SEEN : 0), emit, ctx);
+        emit_alert(sh, s, st->rule, &t, at, VG_METRIC_NONE, NAN,
+                   VG_ALERT_F_NOVALUE | (never ? VG_ALERT_F_NEVER_SEEN : 0), NULL, emit, ctx);
     }
 }
 
@@ -440,6 +560,70 @@ static bool kind_ok(const struct vg_shard *sh, const struct vg_rule *rule, const
     return false;
 }
 
+/*
+ * A rule that reads more than its sample's value: feed its windows, read the
+ * other metrics' latest values, set points and alert counts, then step.
+ */
+static void evaluate_slots(struct vg_shard *sh, struct subject *s, struct vg_rstate *st,
+                           const struct vg_rule *rule, const struct vg_wevent *e, vg_alert_fn emit,
+                           void *ctx)
+{
+    if (st->flags & VG_RS_NA)
+        return;
+    uint32_t r = st->rule;
+    char *x = ext_of(sh, st);
+    double slots[VG_SLOTS_MAX];
+    bool own = rule->has_value && rule->metrics[0] == e->metric;
+    /* `value` is the rule's metric; a sample of another metric of a compound
+     * rule sees the rule metric's latest value */
+    double value = own ? e->value
+                       : rule->has_value ? series_get(sh, s, rule->metrics[0], e->ts, rule->stale_ms)
+                                         : NAN;
+    for (uint32_t k = 0; k < rule->n_slots; k++) {
+        const struct vg_slot *sl = &rule->slots[k];
+        switch (sl->kind) {
+        case VG_SLOT_METRIC:
+            slots[k] = sl->metric == e->metric ? e->value
+                                               : series_get(sh, s, sl->metric, e->ts, rule->stale_ms);
+            break;
+        case VG_SLOT_LIMIT:
+            memcpy(&slots[k], x + sl->ext_off, sizeof slots[k]);
+            break;
+        case VG_SLOT_ALERTS: {
+            const struct vg_rule *t = &sh->rs->rules[sl->target];
+            const struct vg_rstate *ts = state_find(sh, s, sl->target);
+            double n = 0;
+            for (uint32_t f = 0; ts && f < t->n_fired; f++)
+                if (t->fired_width[f] == sl->width)
+                    n = vg_window_eval((const struct vg_window *)(const void *)(ext_of(sh, ts) + t->fired_off[f]),
+                                       VG_W_SUM, e->ts);
+            slots[k] = n;
+            break;
+        }
+        case VG_SLOT_WINDOW: {
+            struct vg_window *w = (struct vg_window *)(void *)(x + sl->ext_off);
+            if (sl->metric == e->metric) {
+                double in = e->value;
+                if (sl->has_pred) {
+                    struct vg_eval_env penv = {e->value, slots};
+                    in = vg_truthy(vg_expr_eval(&sl->pred, &penv)) ? 1.0 : 0.0;
+                }
+                vg_window_push(w, e->ts, in);
+            }
+            slots[k] = vg_window_eval(w, sl->func, e->ts);
+            break;
+        }
+        }
+    }
+    struct vg_eval_env env = {value, slots};
+    struct vg_transition tr;
+    if (vg_rstate_step(st, rule, e->ts, &env, &tr)) {
+        sh->rule_value = own ? NAN : value;
+        emit_alert(sh, s, r, &tr, e->ts, e->metric, e->value, 0, slots, emit, ctx);
+        sh->rule_value = NAN;
+    }
+}
+
 /* Does the message need its subject looked up at all? */
 static inline bool relevant(const struct vg_ruleset *rs, const struct vg_wevent *e)
 {
@@ -490,6 +674,8 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
         }
         struct subject *s = subject_get(sh, hs[i], b->bytes + e->off, e->plant_len, e->dev_len);
         const uint64_t *bits = sh->rule_bits + (size_t)s->plant * sh->words;
+        if (e->metric != VG_METRIC_NONE && sample && triggers && rs->keep_latest[e->metric])
+            series_put(sh, s, e->metric, e->ts, e->value);
         if (e->metric != VG_METRIC_NONE) {
             uint32_t nr;
             const uint32_t *rules = vg_ruleset_rules_for(rs, e->metric, &nr);
@@ -509,8 +695,12 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
                     continue;
                 struct vg_rstate *st = state_get(sh, s, r);
                 struct vg_transition tr;
-                if (vg_rstate_step(st, rule, e->ts, &env, &tr))
-                    emit_alert(sh, s, r, &tr, e->ts, e->value, 0, emit, ctx);
+                if (VG_LIKELY(!rule->n_slots)) {
+                    if (vg_rstate_step(st, rule, e->ts, &env, &tr))
+                        emit_alert(sh, s, r, &tr, e->ts, e->metric, e->value, 0, NULL, emit, ctx);
+                    continue;
+                }
+                evaluate_slots(sh, s, st, rule, e, emit, ctx);
             }
         }
         if (sample)

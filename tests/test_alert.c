@@ -692,6 +692,8 @@ static uint32_t rule_index(const struct vg_ruleset *rs, const char *id)
 static void make_alert(const struct format_case *c, const struct vg_ruleset *rs, struct vg_alert *a)
 {
     memset(a, 0, sizeof *a);
+    a->metric = VG_METRIC_NONE; /* the rule's own metric */
+    a->rule_value = NAN;
     a->rule = rule_index(rs, c->rule);
     a->status = c->status;
     a->level = c->level;

@@ -100,6 +100,23 @@ START_TEST(check_reports_positions)
 }
 END_TEST
 
+START_TEST(check_notes_missing_set_points)
+{
+    /* a point that reads the rule's metric but lacks its limit: a note, not an error */
+    char args[1200];
+    snprintf(args, sizeof args, "check --registry '%s/tests/scenarios/0005-limits-windows-compound/registry.yaml' "
+             "'%s/tests/scenarios/0005-limits-windows-compound/rules.yaml'", vgt_src(), vgt_src());
+    char *out, *err;
+    int rc = vigil(args, &out, &err);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(strstr(out, "note: rule 'hopper_temp_high' reads limit.high, which point P1/DC-02 "
+                              "does not declare") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "P1/DC-01") == NULL, "DC-01 declares both limits:\n%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(run_with_bad_rules_is_status_1)
 {
     vgt_write("r.yaml", "version: 1\nrules:\n  - id: x\n    metric: m\n    grades: []\n");
@@ -173,6 +190,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, usage, 0, (int)(sizeof usage_cases / sizeof usage_cases[0]));
     tcase_add_test(tc, check_reports_positions);
     tcase_add_test(tc, run_with_bad_rules_is_status_1);
+    tcase_add_test(tc, check_notes_missing_set_points);
     tcase_add_test(tc, unavailable_state_store_is_named);
     tcase_add_test(tc, default_run_reads_stdin_and_rules_dir);
     tcase_add_test(tc, alerts_leave_while_input_is_still_open);

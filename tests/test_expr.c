@@ -396,7 +396,7 @@ START_TEST(resolves_names)
 {
     const struct name_case *c = &name_cases[_i];
     int calls = 0;
-    struct vg_expr_names names = {resolve, &calls};
+    struct vg_expr_names names = {resolve, NULL, &calls};
     struct vg_expr e;
     compile_ok(c->src, strlen(c->src), &names, c->want_cond, &e);
     ck_assert_int_eq(calls, c->calls);
@@ -424,7 +424,7 @@ START_TEST(reports_resolver_errors)
 {
     const struct name_error_case *c = &name_error_cases[_i];
     int calls = 0;
-    struct vg_expr_names names = {resolve, &calls};
+    struct vg_expr_names names = {resolve, NULL, &calls};
     struct vg_expr e;
     struct vg_expr_error err = {-1, ""};
     ck_assert_int_eq(vg_expr_compile(c->src, strlen(c->src), &names, true, &e, &err), VG_EINVAL);
@@ -456,7 +456,7 @@ START_TEST(depends_only_on_env)
 {
     static const char src[] = "a - b * 2 > value and value != limit.high";
     int calls = 0;
-    struct vg_expr_names names = {resolve, &calls};
+    struct vg_expr_names names = {resolve, NULL, &calls};
     struct vg_expr e1, e2;
     compile_ok(src, LEN(src), &names, true, &e1);
     compile_ok(src, LEN(src), &names, true, &e2);

@@ -475,9 +475,10 @@ static const struct bad_case bad_cases[] = {
     {{HEAD ID METRIC
       "    grades: [ { level: yellow, when: value > 1 }, { level: yellow, when: value > 2 } ]\n"},
      NULL, 1, {{0, 5, 60, "level yellow appears twice"}}},
-    /* 17-19: missing id / metric / grades: at the rule's mapping (its first key) */
+    /* 17-19: missing id / metric / grades: at the rule's mapping (its first key); with no
+     * 'metric:' the expressions must name their metrics, so `value` is the error */
     {{HEAD "  - metric: nh3_ppm\n" GRADES}, NULL, 1, {{0, 3, 5, "needs an 'id'"}}},
-    {{HEAD ID GRADES}, NULL, 1, {{0, 3, 5, "needs a 'metric'"}}},
+    {{HEAD ID GRADES}, NULL, 1, {{0, 4, 38, "'value' needs the rule's 'metric:'"}}},
     {{HEAD ID METRIC}, NULL, 1, {{0, 3, 5, "needs 'grades'"}}},
     /* 20: empty grades:  `    grades: []`  '[' at 13 */
     {{HEAD ID METRIC "    grades: []\n"}, NULL, 1, {{0, 5, 13, "non-empty list"}}},
@@ -537,13 +538,12 @@ static const struct bad_case bad_cases[] = {
       "    notify: [ { to: [safety_officer], min_level: pink } ]\n"
       "  - id: r3\n"
       "    colour: x\n"},
-     NULL, 8,
+     NULL, 7,
      {{0, 1, 10, "needs 'version: 1'"},
       {0, 5, 10, "bad duration '30x'"},
       {0, 7, 18, "unknown level 'purple'"},
       {0, 10, 41, "unexpected '='"},
       {0, 11, 50, "unknown level 'pink'"},
-      {0, 12, 5, "needs a 'metric'"},
       {0, 12, 5, "needs 'grades'"},
       {0, 13, 5, "unknown key 'colour' in rule"}}},
     /* 40: ... and of every file */
