@@ -22,12 +22,11 @@ void vg_batch_append(struct vg_batch *b, const struct vg_sample *s, uint32_t met
     e->name_len = (uint8_t)s->name.n;
     e->aux_len = (uint8_t)s->alert_id.n;
     char *p = b->bytes + b->used;
-    memcpy(p, s->plant.p, s->plant.n);
-    p += s->plant.n;
-    memcpy(p, s->device.p, s->device.n);
-    p += s->device.n;
-    memcpy(p, s->name.p, s->name.n);
-    p += s->name.n;
-    memcpy(p, s->alert_id.p, s->alert_id.n);
+    const struct vg_str *parts[4] = {&s->plant, &s->device, &s->name, &s->alert_id};
+    for (int i = 0; i < 4; i++) {
+        if (parts[i]->n) /* an absent string may have a NULL pointer */
+            memcpy(p, parts[i]->p, parts[i]->n);
+        p += parts[i]->n;
+    }
     b->used += (uint32_t)vg_batch_need(s);
 }

@@ -925,6 +925,9 @@ void vg_ruleset_limit_gaps(const struct vg_ruleset *rs, const struct vg_registry
         for (uint32_t k = 0; k < r->n_slots; k++) {
             if (r->slots[k].kind != VG_SLOT_LIMIT)
                 continue;
+            char examples[200] = "";
+            size_t eo = 0;
+            uint32_t gaps = 0;
             for (uint32_t p = 0; p < reg->n_plants; p++) {
                 const struct vg_plant *pl = &reg->plants[p];
                 if (!vg_rule_applies(r, pl))
@@ -944,13 +947,20 @@ void vg_ruleset_limit_gaps(const struct vg_ruleset *rs, const struct vg_registry
                     bool has = false;
                     for (uint32_t l = 0; l < pt->n_limits && !has; l++)
                         has = !strcmp(pt->limits[l].name, r->slots[k].name);
-                    if (reads && !has)
-                        vg_diags_add(notes, r->file, r->line, 1,
-                                     "note: rule '%s' reads limit.%s, which point %s/%s does not "
-                                     "declare: the rule does not apply to that point",
-                                     r->id, r->slots[k].name, pl->id, pt->id);
+                    if (!reads || has)
+                        continue;
+                    if (gaps < 3 && eo < sizeof examples)
+                        eo += (size_t)snprintf(examples + eo, sizeof examples - eo, "%s%s/%s",
+                                               gaps ? ", " : "", pl->id, pt->id);
+                    gaps++;
                 }
             }
+            if (gaps)
+                vg_diags_add(notes, r->file, r->line, 1,
+                             "note: rule '%s' reads limit.%s, which %u point%s not declare (%s%s): "
+                             "the rule skips %s", r->id, r->slots[k].name, gaps,
+                             gaps == 1 ? " does" : "s do", examples, gaps > 3 ? ", …" : "",
+                             gaps == 1 ? "it" : "them");
         }
     }
 }
