@@ -231,7 +231,11 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
 {
     const struct vg_rule *r = &rs->rules[a->rule];
     char id[17];
-    vg_alert_id(r->id, a->plant, a->plant_len, a->device, a->dev_len, a->started_at, id);
+    bool group = a->flags & VG_ALERT_F_GROUP;
+    if (group) /* the subject is the region */
+        vg_alert_id(r->id, a->region, strlen(a->region), "", 0, a->started_at, id);
+    else
+        vg_alert_id(r->id, a->plant, a->plant_len, a->device, a->dev_len, a->started_at, id);
     struct out w = {buf, cap, 0, false};
     const char *metric = a->metric != VG_METRIC_NONE ? rs->metric_names[a->metric]
                          : r->n_metrics ? rs->metric_names[r->metrics[0]] : "";
@@ -246,11 +250,15 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     put_str(&w, ",\"level\":", level, strlen(level));
     const char *kind = r->kind == VG_KIND_WARNING ? "warning" : "alarm";
     put_str(&w, ",\"kind\":", kind, strlen(kind));
-    put_str(&w, ",\"plant\":", a->plant, a->plant_len);
-    put_str(&w, ",\"device\":", a->device, a->dev_len);
+    if (!group) {
+        put_str(&w, ",\"plant\":", a->plant, a->plant_len);
+        put_str(&w, ",\"device\":", a->device, a->dev_len);
+    }
     if (a->region)
         put_str(&w, ",\"region\":", a->region, strlen(a->region));
-    if (r->type == VG_RULE_ABSENCE) {
+    if (group) {
+        /* no metric or value: the subject is a region */
+    } else if (r->type == VG_RULE_ABSENCE) {
         const char *m = r->any_metric ? "*" : metric;
         put_str(&w, r->on_event ? ",\"event\":" : ",\"metric\":", m, strlen(m));
     } else {
@@ -262,7 +270,22 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     put_str(&w, ",\"rule_version\":", r->version, strlen(r->version));
     /* because: the values that decided this change */
     puts_lit(&w, ",\"because\":{");
-    if (r->type == VG_RULE_ABSENCE) {
+    if (group) {
+        const char *member = rs->rules[r->group_member].id;
+        put_num(&w, "\"count\":", a->value);
+        put_str(&w, ",\"rule\":", member, strlen(member));
+        put_str(&w, ",\"min_level\":", vg_level_name(r->group_min_level),
+                strlen(vg_level_name(r->group_min_level)));
+        puts_lit(&w, ",\"plants\":");
+        puts_lit(&w, a->group_plants ? a->group_plants : "[]");
+        if (a->status == VG_ALERT_RESOLVED) {
+            const char *cond = r->has_clear ? r->clear.src : r->grades[0].when.src;
+            put_str(&w, r->has_clear ? ",\"clear\":" : ",\"no_longer\":", cond, strlen(cond));
+        } else {
+            const char *cond = r->grades[a->grade].when.src;
+            put_str(&w, ",\"when\":", cond, strlen(cond));
+        }
+    } else if (r->type == VG_RULE_ABSENCE) {
         /* since = the last matching message (or the clock start for a point that never reported) */
         if (a->flags & VG_ALERT_F_NEVER_SEEN) {
             puts_lit(&w, "\"last_seen\":null");

@@ -92,6 +92,7 @@ vg_ts vg_absence_next(const struct vg_rstate *st, const struct vg_rule *rule);
 enum {
     VG_ALERT_F_NOVALUE = 1,     /* absence: no sample value */
     VG_ALERT_F_NEVER_SEEN = 2,  /* absence: the point never reported; counted from the clock start */
+    VG_ALERT_F_GROUP = 4,       /* group rule: the subject is a region */
 };
 
 /** An alert state change, as a worker hands it to the output stage. */
@@ -105,7 +106,8 @@ struct vg_alert {
                                 metric's sample decided; NaN otherwise */
     double slot[VG_SLOTS_MAX];  /* what the expressions read: metrics, limits, windows, counts */
     vg_ts started_at, at, since;  /* since: threshold: condition began; absence: last seen */
-    const char *region;      /* borrowed from the registry, or NULL */
+    const char *region;      /* borrowed from the registry (or the group stage), or NULL */
+    const char *group_plants;   /* group alerts: JSON array of the plants counted (borrowed) */
     char plant[64];
     char device[64];
 };

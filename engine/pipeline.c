@@ -5,6 +5,7 @@
  */
 #include "engine/pipeline.h"
 #include "engine/deadletter.h"
+#include "engine/group.h"
 #include "engine/hash.h"
 #include "engine/json.h"
 #include "engine/ring.h"
@@ -23,6 +24,7 @@
 
 struct out_batch {
     uint32_t n, flags;
+    vg_ts progress;        /* no later alert of this worker has an earlier `at` */
     struct vg_alert a[OUT_ALERTS];
 };
 
@@ -37,6 +39,8 @@ struct worker {
     struct out_batch *out_pool;
     struct out_batch *cur;               /* alert batch being filled */
     struct vg_batch *fill;               /* reader side: input batch being filled */
+    vg_ts sent;                          /* reader side: the clock last sent to this worker */
+    vg_ts progress, reported;            /* worker side: watermark processed, and last told */
     struct run *run;
 };
 
@@ -64,6 +68,8 @@ struct run {
     struct vg_rule_summary *rules;
     struct top_entry *top;
     uint32_t top_mask, n_top;
+    struct vg_group_stage *group;       /* region rules, in the output thread; NULL if none */
+    vg_ts *progress;                    /* per worker, as the output thread last heard */
 };
 
 /* ---- worker ------------------------------------------------------------- */
@@ -85,6 +91,8 @@ static struct out_batch *out_acquire(struct worker *w)
 static void out_push(struct worker *w, uint32_t flags)
 {
     w->cur->flags = flags;
+    w->cur->progress = w->progress;
+    w->reported = w->progress;
     while (!vg_ring_push(&w->out, w->cur))
         ; /* cannot happen: the ring holds every batch of the pool */
     w->cur = NULL;
@@ -109,17 +117,24 @@ static void *worker_main(void *arg)
         if (!b) {
             if (w->cur && w->cur->n)
                 out_push(w, 0); /* idle: let the alerts out */
+            else if (w->run->group && w->progress != w->reported) {
+                w->cur = out_acquire(w); /* tell the group stage how far this worker is */
+                out_push(w, 0);
+            }
             vg_bell_wait(&w->bell, seen, WAIT_MS);
             continue;
         }
         vg_shard_start(w->shard, b->start, (uint32_t)w->id, (uint32_t)w->run->nw);
         vg_shard_process(w->shard, b, worker_emit, w);
+        if (b->watermark != VG_TS_NONE)
+            w->progress = b->watermark;
         bool eos = b->flags & VG_BATCH_EOS;
         vg_batch_reset(b);
         vg_ring_push(&w->in_free, b);
         if (eos) {
             if (!w->cur)
                 w->cur = out_acquire(w);
+            w->progress = VG_TS_MAX;
             out_push(w, VG_BATCH_EOS);
             return NULL;
         }
@@ -163,6 +178,13 @@ static void count_top(struct run *r, const struct vg_alert *a)
     }
 }
 
+static void output_one(struct run *r, const struct vg_alert *a);
+
+static void output_group(void *ctx, const struct vg_alert *a)
+{
+    output_one(ctx, a);
+}
+
 static void output_one(struct run *r, const struct vg_alert *a)
 {
     const struct vg_pipeline_config *cfg = r->cfg;
@@ -193,13 +215,26 @@ static void *output_main(void *arg)
             struct worker *w = &r->w[i];
             struct out_batch *ob;
             while ((ob = vg_ring_pop(&w->out))) {
-                for (uint32_t k = 0; k < ob->n; k++)
+                for (uint32_t k = 0; k < ob->n; k++) {
                     output_one(r, &ob->a[k]);
+                    if (r->group)
+                        vg_group_offer(r->group, &ob->a[k]);
+                }
+                if (ob->progress != VG_TS_NONE)
+                    r->progress[i] = ob->progress;
                 if (ob->flags & VG_BATCH_EOS)
                     done++;
                 vg_ring_push(&w->out_free, ob);
                 any = true;
             }
+        }
+        if (any && r->group) {
+            /* member alerts earlier than every worker's progress are final: apply them */
+            vg_ts safe = VG_TS_MAX;
+            for (int i = 0; i < r->nw; i++)
+                safe = r->progress[i] < safe ? r->progress[i] : safe;
+            if (safe != VG_TS_NONE)
+                vg_group_advance(r->group, safe, output_group, r);
         }
         if (!any) {
             if (r->out_rc == 0)
@@ -207,6 +242,7 @@ static void *output_main(void *arg)
             vg_bell_wait(&r->output_bell, seen, WAIT_MS);
         }
     }
+    vg_group_advance(r->group, VG_TS_MAX, output_group, r); /* every worker is done */
     if (r->out_rc == 0)
         r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
     return NULL;
@@ -232,6 +268,7 @@ static void in_send(struct run *r, struct worker *w, uint32_t flags)
     w->fill->flags = flags;
     w->fill->start = r->start;
     w->fill->watermark = r->clock;
+    w->sent = r->clock;
     vg_ring_push(&w->in, w->fill);
     w->fill = NULL;
 }
@@ -380,8 +417,8 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
         if (n == 0 || eof) {
             /* idle or done: ship what is buffered so alerts are not held back */
             for (int i = 0; i < r->nw; i++)
-                if (r->w[i].fill && r->w[i].fill->n)
-                    in_send(r, &r->w[i], 0);
+                if ((r->w[i].fill && r->w[i].fill->n) || r->w[i].sent != r->clock)
+                    in_send(r, &r->w[i], 0); /* events, or just the clock (timers, group stage) */
             if (rd->dl_rc == 0)
                 rd->dl_rc = cfg->dead->ops->flush(cfg->dead->sink, &rd->dl_err);
         }
@@ -395,6 +432,7 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
 static int worker_init(struct run *r, struct worker *w, int id)
 {
     w->id = id;
+    w->sent = w->progress = w->reported = VG_TS_NONE;
     w->run = r;
     w->shard = vg_shard_create(r->cfg->rs, r->cfg->reg);
     w->in_pool = calloc(IN_BATCHES, sizeof *w->in_pool);
@@ -452,11 +490,15 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     if (!r)
         return vg_error_set(err, VG_ENOMEM, "out of memory");
     r->cfg = cfg;
+    r->group = vg_group_create(cfg->rs);
     r->start = cfg->start;
     r->max_ts = VG_TS_NONE;
     r->clock = cfg->start;
     r->nw = cfg->threads < 1 ? 1 : cfg->threads > VG_THREADS_MAX ? VG_THREADS_MAX : cfg->threads;
     r->w = calloc((size_t)r->nw, sizeof *r->w);
+    r->progress = calloc((size_t)r->nw + 1, sizeof *r->progress);
+    for (int i = 0; r->progress && i < r->nw; i++)
+        r->progress[i] = VG_TS_NONE;
     rd.run = r;
     rd.jp = vg_json_parser_create();
     rd.dl_cap = VG_DEADLETTER_CAP((size_t)(1u << 20) + 1);
@@ -542,6 +584,8 @@ out:
         for (int i = 0; i < (r->nw > 0 ? r->nw : 0); i++)
             worker_fini(&r->w[i]);
     free(r->w);
+    free(r->progress);
+    vg_group_destroy(r->group);
     free(r->rules);
     free(r->top);
     free(r);

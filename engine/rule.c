@@ -149,6 +149,7 @@ static void rule_fini(struct vg_rule *r)
         free(r->notify[i].template_text);
     }
     free(r->notify);
+    free(r->group_rule);
     free(r->file);
 }
 
@@ -470,6 +471,113 @@ static int load_notify(struct vg_yaml *y, yaml_node_t *list, struct vg_rule *r)
     return rc;
 }
 
+/* `grades: [ { level, when, for } ]` of a threshold or group rule. */
+static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp, struct vg_rule *r)
+{
+    int rc = 0;
+    struct names_ctx nc = *ncp;
+    yaml_node_t *grades = vg_yaml_get(y, n, "grades");
+    if (!grades) {
+        if (!vg_yaml_get(y, n, "absent"))
+            rc = vg_yaml_error(y, n, "a rule needs 'grades', e.g. [ { level: yellow, when: value > 25 } ]");
+    } else if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start) {
+        rc = vg_yaml_error(y, grades, "grades must be a non-empty list of { level, when }");
+    } else {
+        size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
+        if (cnt > VG_GRADES_MAX)
+            rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
+        for (size_t i = 0; i < cnt && i < VG_GRADES_MAX; i++) {
+            yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]), *gv;
+            if (!vg_yaml_is_map(g)) {
+                rc = vg_yaml_error(y, g, "a grade must be a mapping { level, when }");
+                continue;
+            }
+            if (vg_yaml_check_keys(y, g, "grade", grade_keys) < 0)
+                rc = VG_EINVAL;
+            struct vg_grade gr = {0};
+            gr.for_ms = VG_TS_NONE;
+            bool ok = true;
+            if (!(gv = vg_yaml_get(y, g, "level")))
+                ok = !vg_yaml_error(y, g, "a grade needs a 'level'");
+            else if (level_of(y, gv, &gr.level) < 0)
+                ok = false;
+            for (uint32_t k = 0; ok && k < r->n_grades; k++)
+                if (r->grades[k].level == gr.level)
+                    ok = !vg_yaml_error(y, gv, "level %s appears twice in this rule",
+                                        vg_level_name(gr.level));
+            if ((gv = vg_yaml_get(y, g, "for")) && vg_yaml_duration(y, gv, "for", &gr.for_ms) < 0)
+                ok = false;
+            if (!(gv = vg_yaml_get(y, g, "when")))
+                ok = !vg_yaml_error(y, g, "a grade needs 'when', e.g. when: value > 25");
+            else if (compile_expr(y, gv, &nc, "when", &gr.when) < 0)
+                ok = false;
+            if (!ok) {
+                if (gr.when.code)
+                    vg_expr_fini(&gr.when);
+                rc = VG_EINVAL;
+                continue;
+            }
+            r->grades[r->n_grades++] = gr;
+        }
+        /* ascending level */
+        for (uint32_t a = 1; a < r->n_grades; a++)
+            for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
+                struct vg_grade t = r->grades[b];
+                r->grades[b] = r->grades[b - 1];
+                r->grades[b - 1] = t;
+            }
+        for (uint32_t i = 0; i < r->n_grades; i++)
+            if (r->grades[i].for_ms == VG_TS_NONE)
+                r->grades[i].for_ms = r->for_ms;
+    }
+    return rc;
+}
+
+static const char *const group_keys[] = {"by", "rule", "min_level", "count", NULL};
+
+/* `group: { by: region, rule: ID, min_level: yellow, count: plants }` */
+static int load_group(struct vg_yaml *y, yaml_node_t *rule_node, yaml_node_t *g, struct vg_rule *r)
+{
+    int rc = 0;
+    r->type = VG_RULE_GROUP;
+    if (!vg_yaml_is_map(g))
+        return vg_yaml_error(y, g, "group must be a mapping { by: region, rule: RULE_ID, "
+                             "min_level: yellow, count: plants }");
+    if (vg_yaml_check_keys(y, g, "group", group_keys) < 0)
+        rc = VG_EINVAL;
+    static const char *const not_with_group[] = {"metric", "event", "absent", "stale", "where", NULL};
+    for (const char *const *k = not_with_group; *k; k++) {
+        yaml_node_t *v = vg_yaml_get(y, rule_node, *k);
+        if (v)
+            rc = vg_yaml_error(y, v, "'%s' does not apply to a group rule (it counts the plants "
+                               "of a region with a live alert of its member rule)", *k);
+    }
+    yaml_node_t *v;
+    const char *s;
+    if (!(v = vg_yaml_get(y, g, "rule")))
+        rc = vg_yaml_error(y, g, "group needs 'rule': the rule whose alerts it counts");
+    else if (vg_yaml_string(y, v, "group rule", &s) < 0)
+        rc = VG_EINVAL;
+    else
+        r->group_rule = strdup(s);
+    r->group_by = VG_GROUP_REGION;
+    if ((v = vg_yaml_get(y, g, "by"))) {
+        if (vg_yaml_string(y, v, "group by", &s) < 0)
+            rc = VG_EINVAL;
+        else if (!strcmp(s, "county"))
+            r->group_by = VG_GROUP_COUNTY;
+        else if (strcmp(s, "region"))
+            rc = vg_yaml_error(y, v, "group 'by' must be region or county, not '%s'", s);
+    }
+    r->group_min_level = VG_LEVEL_BLUE;
+    if ((v = vg_yaml_get(y, g, "min_level")) && level_of(y, v, &r->group_min_level) < 0)
+        rc = VG_EINVAL;
+    if ((v = vg_yaml_get(y, g, "count")) &&
+        (!vg_yaml_is_scalar(v) || strcmp(vg_yaml_str(v), "plants")))
+        rc = vg_yaml_error(y, v, "group 'count' must be plants (distinct plants with a live alert)");
+    return rc;
+}
+
 static int load_absent(struct vg_yaml *y, yaml_node_t *absent, struct vg_rule *r)
 {
     if (!vg_yaml_is_map(absent))
@@ -540,6 +648,8 @@ static void rule_version(struct vg_rule *r, const struct vg_ruleset *rs)
             PUT("w%d:%s|", l, *p);
     PUT("f:%lld|cf:%lld|st:%lld|", (long long)r->for_ms, (long long)r->clear_for_ms,
         (long long)r->stale_ms);
+    if (r->type == VG_RULE_GROUP)
+        PUT("grp:%s:%d:%d|", r->group_rule, r->group_min_level, r->group_by);
     for (uint32_t i = 0; i < r->n_grades; i++)
         PUT("g:%d:%lld:%lld:%s|", r->grades[i].level, (long long)r->grades[i].for_ms,
             (long long)r->grades[i].after_ms, r->grades[i].when.src ? r->grades[i].when.src : "");
@@ -581,8 +691,22 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
         else if (strcmp(s, "alarm"))
             rc = vg_yaml_error(y, v, "kind must be alarm or warning, not '%s'", s);
     }
-    if ((v = vg_yaml_get(y, n, "group")))
-        rc = vg_yaml_error(y, v, "group rules are not supported by this version yet");
+    if ((v = vg_yaml_get(y, n, "group"))) {
+        if (load_group(y, n, v, r) < 0)
+            rc = VG_EINVAL;
+        struct names_ctx gc = {rs, r, "count", NULL, false, VG_METRIC_NONE};
+        if (load_grades(y, n, &gc, r) < 0)
+            rc = VG_EINVAL;
+        if ((v = vg_yaml_get(y, n, "clear"))) {
+            if (compile_expr(y, v, &gc, "clear", &r->clear) < 0)
+                rc = VG_EINVAL;
+            else
+                r->has_clear = true;
+        }
+        if ((v = vg_yaml_get(y, n, "notify")) && load_notify(y, v, r) < 0)
+            rc = VG_EINVAL;
+        return rc;
+    }
     if ((v = vg_yaml_get(y, n, "where"))) {
         if (!vg_yaml_is_map(v)) {
             rc = vg_yaml_error(y, v, "where must be a mapping, e.g. { industry: ammonia_refrigeration }");
@@ -676,60 +800,8 @@ static int load_rule(struct vg_yaml *y, yaml_node_t *n, struct vg_ruleset *rs, s
         rc = VG_EINVAL;
     if ((v = vg_yaml_get(y, n, "clear_for")) && vg_yaml_duration(y, v, "clear_for", &r->clear_for_ms) < 0)
         rc = VG_EINVAL;
-    yaml_node_t *grades = vg_yaml_get(y, n, "grades");
-    if (!grades) {
-        if (!vg_yaml_get(y, n, "absent"))
-            rc = vg_yaml_error(y, n, "a rule needs 'grades', e.g. [ { level: yellow, when: value > 25 } ]");
-    } else if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start) {
-        rc = vg_yaml_error(y, grades, "grades must be a non-empty list of { level, when }");
-    } else {
-        size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
-        if (cnt > VG_GRADES_MAX)
-            rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
-        for (size_t i = 0; i < cnt && i < VG_GRADES_MAX; i++) {
-            yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]), *gv;
-            if (!vg_yaml_is_map(g)) {
-                rc = vg_yaml_error(y, g, "a grade must be a mapping { level, when }");
-                continue;
-            }
-            if (vg_yaml_check_keys(y, g, "grade", grade_keys) < 0)
-                rc = VG_EINVAL;
-            struct vg_grade gr = {0};
-            gr.for_ms = VG_TS_NONE;
-            bool ok = true;
-            if (!(gv = vg_yaml_get(y, g, "level")))
-                ok = !vg_yaml_error(y, g, "a grade needs a 'level'");
-            else if (level_of(y, gv, &gr.level) < 0)
-                ok = false;
-            for (uint32_t k = 0; ok && k < r->n_grades; k++)
-                if (r->grades[k].level == gr.level)
-                    ok = !vg_yaml_error(y, gv, "level %s appears twice in this rule",
-                                        vg_level_name(gr.level));
-            if ((gv = vg_yaml_get(y, g, "for")) && vg_yaml_duration(y, gv, "for", &gr.for_ms) < 0)
-                ok = false;
-            if (!(gv = vg_yaml_get(y, g, "when")))
-                ok = !vg_yaml_error(y, g, "a grade needs 'when', e.g. when: value > 25");
-            else if (compile_expr(y, gv, &nc, "when", &gr.when) < 0)
-                ok = false;
-            if (!ok) {
-                if (gr.when.code)
-                    vg_expr_fini(&gr.when);
-                rc = VG_EINVAL;
-                continue;
-            }
-            r->grades[r->n_grades++] = gr;
-        }
-        /* ascending level */
-        for (uint32_t a = 1; a < r->n_grades; a++)
-            for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
-                struct vg_grade t = r->grades[b];
-                r->grades[b] = r->grades[b - 1];
-                r->grades[b - 1] = t;
-            }
-        for (uint32_t i = 0; i < r->n_grades; i++)
-            if (r->grades[i].for_ms == VG_TS_NONE)
-                r->grades[i].for_ms = r->for_ms;
-    }
+    if (load_grades(y, n, &nc, r) < 0)
+        rc = VG_EINVAL;
     if ((v = vg_yaml_get(y, n, "clear"))) {
         if (compile_expr(y, v, &nc, "clear", &r->clear) < 0)
             rc = VG_EINVAL;
@@ -854,6 +926,20 @@ static int finalize(struct vg_ruleset *rs, struct vg_diags *diags)
                     rc = vg_diags_add(diags, r->file, r->line, 1,
                                       "rule '%s': alerts() cannot count the rule's own alerts", r->id);
             }
+        }
+        if (r->type == VG_RULE_GROUP) {
+            const struct vg_rule *m = r->group_rule ? vg_ruleset_find(rs, r->group_rule) : NULL;
+            if (!m) {
+                rc = vg_diags_add(diags, r->file, r->line, 1, "group rule '%s' counts rule '%s', "
+                                  "which does not exist", r->id, r->group_rule ? r->group_rule : "");
+                continue;
+            }
+            if (m->type == VG_RULE_GROUP)
+                rc = vg_diags_add(diags, r->file, r->line, 1, "group rule '%s' cannot count another "
+                                  "group rule ('%s')", r->id, m->id);
+            r->group_member = (uint32_t)(m - rs->rules);
+            rs->n_group++;
+            continue;
         }
         r->compound = r->n_metrics > 1;
         if (r->compound && r->has_value)

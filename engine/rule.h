@@ -28,6 +28,12 @@ struct vg_grade {
 enum vg_rule_type {
     VG_RULE_THRESHOLD = 0,  /* grades with `when` conditions over samples */
     VG_RULE_ABSENCE = 1,    /* `absent.grades[].after`: nothing matching for a while */
+    VG_RULE_GROUP = 2,      /* `group:` counts plants of a region with a live alert of a rule */
+};
+
+enum vg_group_by {
+    VG_GROUP_REGION = 0,    /* the plant's region code as the registry gives it */
+    VG_GROUP_COUNTY = 1,    /* its first 6 digits: the GB/T 2260 county (区县) */
 };
 
 /** Plant selector; every non-empty list must match (each list: any of). */
@@ -95,6 +101,11 @@ struct vg_rule {
     uint32_t n_fired;        /* windows counting this rule's firings, for alerts() of others */
     vg_ts fired_width[VG_SLOTS_MAX];
     uint32_t fired_off[VG_SLOTS_MAX];
+    /* group rules */
+    char *group_rule;        /* the member rule's id */
+    uint32_t group_member;   /* its index */
+    uint8_t group_min_level; /* members count at or above this level */
+    uint8_t group_by;        /* enum vg_group_by */
     struct vg_notify *notify;
     uint32_t n_notify;
     char version[17];        /* short hash of the compiled definition */
@@ -115,6 +126,7 @@ struct vg_ruleset {
     uint32_t n_any;
     uint32_t n_absence;         /* absence rules of any kind */
     bool *keep_latest;          /* per metric: a compound rule reads its latest value */
+    uint32_t n_group;           /* group rules */
 };
 
 /** @returns the rule with this id, or NULL. */

@@ -7,7 +7,8 @@
  * identical across runs).
  *
  * expected.txt: one alert per line, "status level rule plant device started_at
- * at value" (value "-" when the alert has none); '#' lines are comments;
+ * at value" (value "-" when the alert has none; for a group alert, plant is the
+ * region and device "-"); '#' lines are comments;
  * "!dead_letters N" gives the dead-letter count. Alerts are compared per
  * subject (rule, plant, device) in order. An optional `args` file holds extra
  * flags for `vigil run` (e.g. --until, --lateness).
@@ -78,7 +79,11 @@ static int load_actual(const char *path, struct rec *out)
         field(line, "at", at, sizeof at);
         field(line, "value", val, sizeof val);
         if (!val[0])
-            snprintf(val, sizeof val, "-"); /* absence alerts carry no value */
+            snprintf(val, sizeof val, "-"); /* absence and group alerts carry no value */
+        if (!plant[0]) /* a group alert: its subject is a region */
+            field(line, "region", plant, sizeof plant);
+        if (!dev[0])
+            snprintf(dev, sizeof dev, "-");
         field(line, "alert_id", r->id, sizeof r->id);
         snprintf(r->key, sizeof r->key, "%s %s %s", rule, plant, dev);
         snprintf(r->text, sizeof r->text, "%s %s %s %s %s %s %s %s", st, lv, rule, plant, dev,
