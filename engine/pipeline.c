@@ -143,8 +143,10 @@ static void *worker_main(void *arg)
 
 /* ---- output ------------------------------------------------------------- */
 
-static void count_top(struct run *r, const struct vg_alert *a)
+static void count_top(struct run *r, uint32_t rule, const char *name, size_t len)
 {
+    if (len > 64)
+        len = 64;
     if ((r->n_top + 1) * 2 > r->top_mask + 1) {
         uint32_t cap = (r->top_mask + 1) * 2;
         struct top_entry *t = calloc(cap, sizeof *t);
@@ -160,18 +162,18 @@ static void count_top(struct run *r, const struct vg_alert *a)
         r->top = t;
         r->top_mask = cap - 1;
     }
-    uint32_t k = (uint32_t)vg_hash64(a->plant, a->plant_len, a->rule) & r->top_mask;
+    uint32_t k = (uint32_t)vg_hash64(name, len, rule) & r->top_mask;
     for (;; k = (k + 1) & r->top_mask) {
         struct top_entry *e = &r->top[k];
         if (!e->count) {
-            e->rule = a->rule;
-            e->len = a->plant_len;
-            memcpy(e->plant, a->plant, a->plant_len);
+            e->rule = rule;
+            e->len = (uint8_t)len;
+            memcpy(e->plant, name, len);
             e->count = 1;
             r->n_top++;
             return;
         }
-        if (e->rule == a->rule && e->len == a->plant_len && !memcmp(e->plant, a->plant, e->len)) {
+        if (e->rule == rule && e->len == len && !memcmp(e->plant, name, e->len)) {
             e->count++;
             return;
         }
@@ -193,8 +195,12 @@ static void output_one(struct run *r, const struct vg_alert *a)
         r->rules[a->rule].by_status[a->status]++;
         if (a->status != VG_ALERT_RESOLVED)
             r->rules[a->rule].by_level[a->level]++;
-        if (a->status == VG_ALERT_FIRING)
-            count_top(r, a);
+        if (a->status == VG_ALERT_FIRING) {
+            if (a->flags & VG_ALERT_F_GROUP) /* a region rule: its busiest regions */
+                count_top(r, a->rule, a->region, strlen(a->region));
+            else
+                count_top(r, a->rule, a->plant, a->plant_len);
+        }
     }
     if (r->out_rc < 0)
         return; /* the sink failed: keep counting, the run reports the error */
@@ -622,11 +628,11 @@ void vg_pipeline_print(const struct vg_pipeline_stats *st, const struct vg_rules
             (unsigned long long)st->shards.plants);
     if (!st->rules)
         return;
-    fprintf(out, "\n%-32s %7s %9s %8s %6s %6s %6s %6s  %s\n", "rule", "firing", "escalated",
-            "resolved", "blue", "yellow", "orange", "red", "busiest plants (alerts)");
+    fprintf(out, "\n%-36s %7s %9s %8s %6s %6s %6s %6s  %s\n", "rule", "firing", "escalated",
+            "resolved", "blue", "yellow", "orange", "red", "busiest plants or regions (alerts)");
     for (uint32_t i = 0; i < rs->n_rules; i++) {
         const struct vg_rule_summary *s = &st->rules[i];
-        fprintf(out, "%-32s %7llu %9llu %8llu %6llu %6llu %6llu %6llu  ", rs->rules[i].id,
+        fprintf(out, "%-36s %7llu %9llu %8llu %6llu %6llu %6llu %6llu  ", rs->rules[i].id,
                 (unsigned long long)s->by_status[1], (unsigned long long)s->by_status[2],
                 (unsigned long long)s->by_status[3], (unsigned long long)s->by_level[1],
                 (unsigned long long)s->by_level[2], (unsigned long long)s->by_level[3],
