@@ -23,6 +23,7 @@ void vg_rstate_init(struct vg_rstate *st, uint16_t rule)
     st->rule = rule;
     st->level = 0;
     st->flags = 0;
+    st->ext = 0;
 }
 
 bool vg_rstate_step(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
@@ -74,11 +75,12 @@ bool vg_rstate_step(struct vg_rstate *st, const struct vg_rule *rule, vg_ts ts,
     if (ts - st->clear_since < rule->clear_for_ms)
         return false;
     *out = (struct vg_transition){VG_ALERT_RESOLVED, st->level, 0, st->started_at, st->clear_since};
-    uint16_t r = st->rule;
-    uint32_t next = st->next, subject = st->subject;
-    vg_rstate_init(st, r);
-    st->next = next;
-    st->subject = subject;
+    /* a fresh start for the next breach; links, extension and flags stay */
+    for (int g = 0; g < VG_GRADES_MAX; g++)
+        st->pending[g] = VG_TS_NONE;
+    st->started_at = VG_TS_NONE;
+    st->clear_since = VG_TS_NONE;
+    st->level = 0;
     return true;
 }
 
@@ -268,6 +270,16 @@ int vg_alert_format(const struct vg_alert *a, const struct vg_ruleset *rs, char 
     put_int(&w, ",\"started_at\":", (long long)a->started_at);
     put_int(&w, ",\"at\":", (long long)a->at);
     put_str(&w, ",\"rule_version\":", r->version, strlen(r->version));
+    if (a->flags & VG_ALERT_F_RESUMED) {
+        /* it began while the subject was muted, and is told now that the mute is over */
+        if (a->muted_until != VG_TS_NONE) {
+            put_int(&w, ",\"after_mute\":{\"reason\":\"maintenance\",\"from\":", (long long)a->muted_from);
+            put_int(&w, ",\"until\":", (long long)a->muted_until);
+            puts_lit(&w, "}");
+        } else {
+            puts_lit(&w, ",\"after_mute\":{\"reason\":\"quality\"}");
+        }
+    }
     /* because: the values that decided this change */
     puts_lit(&w, ",\"because\":{");
     if (group) {

@@ -50,6 +50,7 @@ enum {
     VG_RS_SEEN = 1,       /* absence: a matching message has arrived */
     VG_RS_ARMED = 2,      /* absence: the shard's timer heap holds an entry for it */
     VG_RS_NA = 4,         /* the rule reads a limit this point does not declare: never applies */
+    VG_RS_MUTED = 8,      /* live, but it began while the subject was muted: not yet told */
 };
 
 void vg_rstate_init(struct vg_rstate *st, uint16_t rule);
@@ -93,6 +94,7 @@ enum {
     VG_ALERT_F_NOVALUE = 1,     /* absence: no sample value */
     VG_ALERT_F_NEVER_SEEN = 2,  /* absence: the point never reported; counted from the clock start */
     VG_ALERT_F_GROUP = 4,       /* group rule: the subject is a region */
+    VG_ALERT_F_RESUMED = 8,     /* fired while the subject was muted; told when the mute ended */
 };
 
 /** An alert state change, as a worker hands it to the output stage. */
@@ -108,6 +110,7 @@ struct vg_alert {
     vg_ts started_at, at, since;  /* since: threshold: condition began; absence: last seen */
     const char *region;      /* borrowed from the registry (or the group stage), or NULL */
     const char *group_plants;   /* group alerts: JSON array of the plants counted (borrowed) */
+    vg_ts muted_from, muted_until;  /* RESUMED: the mute that held it back (until NONE: quality) */
     char plant[64];
     char device[64];
 };

@@ -34,6 +34,5 @@ void vg_group_offer(struct vg_group_stage *gs, const struct vg_alert *a);
 void vg_group_advance(struct vg_group_stage *gs, vg_ts safe,
                       void (*emit)(void *ctx, const struct vg_alert *a), void *ctx);
 
-#define VG_TS_MAX INT64_MAX
 
 #endif

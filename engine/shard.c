@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_INLINE 22
+#define KEY_INLINE 18
 
 /* One device of one plant. 48 bytes: short keys live inline, on the same line. */
 struct subject {
@@ -20,6 +20,7 @@ struct subject {
     uint32_t states;       /* first rule state (index + 1), 0 = none */
     uint32_t key;          /* offset of plant+device bytes in keys, if not inline */
     uint32_t series;       /* first latest-value record (index + 1), 0 = none */
+    uint32_t qmute;        /* open quality mute window (index + 1): the last sample said M or C */
     uint8_t plant_len, dev_len;
     char inline_key[KEY_INLINE];
 };
@@ -40,8 +41,19 @@ static inline const char *subject_key(const struct vg_shard *sh, const struct su
 struct plant_entry {
     uint64_t hash;
     uint32_t key;
+    uint32_t maint;        /* first maintenance window (index + 1), 0 = none */
     uint8_t len;
     const struct vg_plant *reg;
+};
+
+/* A mute window of a plant, or of one device of it: a maintenance message, or
+ * a device's samples flagged M/C (from that sample to the next good one). */
+struct maint {
+    vg_ts from, until;     /* muted in [from, until); until = VG_TS_MAX while open */
+    uint32_t next;
+    uint8_t dev_len;       /* 0: the whole plant */
+    uint8_t quality;       /* opened by a sample's quality, not a maintenance message */
+    char device[VG_ID_MAX];
 };
 
 /* Open addressing; a slot is (hash tag << 32 | entry index + 1), 0 = empty,
@@ -68,6 +80,7 @@ struct vg_shard {
     uint32_t n_heap, cap_heap;
     vg_ts clock;           /* the watermark reached so far */
     double rule_value;     /* for the alert being emitted: `value` when another metric decided */
+    vg_ts muted_from, muted_until;  /* for a resumed alert being emitted */
     bool started;
     const struct vg_registry *reg;
     struct subject *subjects;
@@ -82,6 +95,8 @@ struct vg_shard {
     uint32_t n_states, cap_states;
     struct series *series;
     uint32_t n_series, cap_series;
+    struct maint *maint;
+    uint32_t n_maint, cap_maint;
     char *ext;             /* rule-state extensions: limits, windows, firing counters */
     size_t ext_used, ext_cap;
     char *keys;
@@ -145,6 +160,7 @@ struct vg_shard *vg_shard_create(const struct vg_ruleset *rs, const struct vg_re
     sh->reg = reg;
     sh->clock = VG_TS_NONE;
     sh->rule_value = NAN;
+    sh->muted_from = sh->muted_until = VG_TS_NONE;
     sh->words = (rs->n_rules + 63) / 64;
     if (sh->words == 0)
         sh->words = 1;
@@ -168,6 +184,7 @@ void vg_shard_destroy(struct vg_shard *sh)
     free(sh->keys);
     free(sh->heap);
     free(sh->series);
+    free(sh->maint);
     free(sh->ext);
     free(sh);
 }
@@ -217,6 +234,7 @@ static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
     pe->key = keep_key(sh, p, n);
     pe->len = n;
     pe->reg = vg_registry_plant(sh->reg, p, n);
+    pe->maint = 0;
     uint64_t *bits = sh->rule_bits + (size_t)idx * sh->words;
     memset(bits, 0, sh->words * sizeof *bits);
     for (uint32_t r = 0; r < sh->rs->n_rules; r++)
@@ -378,9 +396,97 @@ static struct vg_rstate *state_get(struct vg_shard *sh, struct subject *s, uint3
     return st;
 }
 
+/*
+ * Is the subject muted at @p at? By a maintenance window of its plant or
+ * device ([from, until)), or by its last sample's quality (M or C).
+ */
+static bool muted_at(const struct vg_shard *sh, const struct subject *s, vg_ts at, vg_ts *from,
+                     vg_ts *until)
+{
+    const char *dev = subject_key(sh, s) + s->plant_len;
+    for (uint32_t i = sh->plants[s->plant].maint; i; i = sh->maint[i - 1].next) {
+        const struct maint *m = &sh->maint[i - 1];
+        if (m->from <= at && at < m->until &&
+            (!m->dev_len || (m->dev_len == s->dev_len && !memcmp(m->device, dev, s->dev_len)))) {
+            *from = m->quality ? VG_TS_NONE : m->from;
+            *until = m->quality ? VG_TS_NONE : m->until;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The maintenance window that ended last at or before @p now, for a resumed alert. */
+static void last_mute(const struct vg_shard *sh, const struct subject *s, vg_ts now, vg_ts *from,
+                      vg_ts *until)
+{
+    *from = *until = VG_TS_NONE;
+    const char *dev = subject_key(sh, s) + s->plant_len;
+    for (uint32_t i = sh->plants[s->plant].maint; i; i = sh->maint[i - 1].next) {
+        const struct maint *m = &sh->maint[i - 1];
+        if (!m->quality && m->until <= now && (*until == VG_TS_NONE || m->until > *until) &&
+            (!m->dev_len || (m->dev_len == s->dev_len && !memcmp(m->device, dev, s->dev_len)))) {
+            *from = m->from;
+            *until = m->until;
+        }
+    }
+}
+
+static void emit_alert_now(struct vg_shard *sh, const struct subject *s, uint32_t rule,
+                           const struct vg_transition *tr, vg_ts at, uint32_t metric, double value,
+                           uint8_t flags, const double *slots, vg_alert_fn emit, void *ctx);
+
+/*
+ * Mute gate: a new alert while the subject is muted is held back (its state
+ * lives on, VG_RS_MUTED); escalations and the resolution of a held-back alert
+ * stay held back too; everything else goes out.
+ */
 static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t rule,
                        const struct vg_transition *tr, vg_ts at, uint32_t metric, double value,
                        uint8_t flags, const double *slots, vg_alert_fn emit, void *ctx)
+{
+    struct vg_rstate *st = state_find(sh, s, rule);
+    vg_ts from, until;
+    if (st && tr->status == VG_ALERT_FIRING && muted_at(sh, s, at, &from, &until)) {
+        st->flags |= VG_RS_MUTED;
+        sh->st.muted_alerts++;
+        return;
+    }
+    if (st && (st->flags & VG_RS_MUTED)) {
+        if (tr->status == VG_ALERT_RESOLVED || st->level == 0)
+            st->flags &= (uint8_t)~VG_RS_MUTED; /* the whole breach fell inside the mute */
+        sh->st.muted_alerts++;
+        return;
+    }
+    emit_alert_now(sh, s, rule, tr, at, metric, value, flags, slots, emit, ctx);
+}
+
+/* A held-back alert whose subject is no longer muted at @p now: tell it now. */
+static void resume(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st, vg_ts now,
+                   uint32_t metric, double value, vg_alert_fn emit, void *ctx)
+{
+    vg_ts from, until;
+    if (!(st->flags & VG_RS_MUTED) || !st->level || muted_at(sh, s, now, &from, &until))
+        return;
+    st->flags &= (uint8_t)~VG_RS_MUTED;
+    const struct vg_rule *r = &sh->rs->rules[st->rule];
+    uint8_t grade = 0;
+    for (uint32_t g = 0; g < r->n_grades; g++)
+        if (r->grades[g].level == st->level)
+            grade = (uint8_t)g;
+    struct vg_transition tr = {VG_ALERT_FIRING, st->level, grade, st->started_at,
+                               r->type == VG_RULE_ABSENCE ? st->pending[0] : st->started_at};
+    last_mute(sh, s, now, &sh->muted_from, &sh->muted_until);
+    uint8_t flags = VG_ALERT_F_RESUMED;
+    if (r->type == VG_RULE_ABSENCE)
+        flags |= VG_ALERT_F_NOVALUE | (!(st->flags & VG_RS_SEEN) ? VG_ALERT_F_NEVER_SEEN : 0);
+    emit_alert_now(sh, s, st->rule, &tr, now, metric, value, flags, NULL, emit, ctx);
+    sh->muted_from = sh->muted_until = VG_TS_NONE;
+}
+
+static void emit_alert_now(struct vg_shard *sh, const struct subject *s, uint32_t rule,
+                           const struct vg_transition *tr, vg_ts at, uint32_t metric, double value,
+                           uint8_t flags, const double *slots, vg_alert_fn emit, void *ctx)
 {
     const struct vg_rule *r = &sh->rs->rules[rule];
     if (tr->status == VG_ALERT_FIRING && r->n_fired) {
@@ -393,6 +499,8 @@ static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t ru
     a.flags = flags;
     a.metric = metric;
     a.rule_value = sh->rule_value;
+    a.muted_from = sh->muted_from;
+    a.muted_until = sh->muted_until;
     a.n_slots = slots ? (uint8_t)r->n_slots : 0;
     for (uint32_t k = 0; k < a.n_slots; k++)
         a.slot[k] = slots[k];
@@ -477,11 +585,37 @@ static void emit_absence(struct vg_shard *sh, uint32_t state_idx, const struct v
     }
 }
 
+/*
+ * An absence alert held back by a maintenance window: tell it when the window
+ * ends (at its `until`, so the time does not depend on when the clock noticed).
+ */
+static void absence_resume(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st,
+                           vg_ts now, vg_alert_fn emit, void *ctx)
+{
+    vg_ts from, until;
+    if (!st->level || muted_at(sh, s, now, &from, &until))
+        return;
+    last_mute(sh, s, now, &from, &until);
+    resume(sh, s, st, until != VG_TS_NONE && until > st->started_at ? until : now,
+           VG_METRIC_NONE, NAN, emit, ctx);
+}
+
+/* After an absence alert was held back: wake up when the mute ends. */
+static void absence_wake_at_mute_end(struct vg_shard *sh, const struct subject *s,
+                                     struct vg_rstate *st, vg_ts at)
+{
+    vg_ts from, until;
+    if ((st->flags & VG_RS_MUTED) && muted_at(sh, s, at, &from, &until) && until != VG_TS_NONE)
+        heap_push(sh, until, (uint32_t)(st - sh->states));
+}
+
 /* A message that an absence state watches arrived at @p ts. */
 static void absence_seen(struct vg_shard *sh, struct subject *s, uint32_t r, vg_ts ts,
                          vg_alert_fn emit, void *ctx)
 {
     struct vg_rstate *st = state_get(sh, s, r);
+    if (VG_UNLIKELY(st->flags & VG_RS_MUTED))
+        absence_resume(sh, s, st, ts, emit, ctx);
     vg_ts last = st->pending[0];
     bool never = !(st->flags & VG_RS_SEEN);
     struct vg_transition tr[VG_GRADES_MAX + 1];
@@ -499,14 +633,19 @@ void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ct
     while (sh->n_heap && sh->heap[0].deadline <= now) {
         struct timer t = heap_pop(sh);
         struct vg_rstate *st = &sh->states[t.state];
+        const struct subject *s = &sh->subjects[st->subject];
         st->flags &= (uint8_t)~VG_RS_ARMED;
         sh->st.timers++;
+        if (st->flags & VG_RS_MUTED)
+            absence_resume(sh, s, st, t.deadline, emit, ctx);
         vg_ts last = st->pending[0];
         bool never = !(st->flags & VG_RS_SEEN);
         struct vg_transition tr[VG_GRADES_MAX];
         int n = vg_absence_due(st, &sh->rs->rules[st->rule], now, tr);
-        if (n)
+        if (n) {
             emit_absence(sh, t.state, tr, n, last, never, emit, ctx);
+            absence_wake_at_mute_end(sh, s, st, tr[0].since);
+        }
         arm(sh, st); /* the next grade, or a deadline moved by a newer message */
     }
 }
@@ -624,6 +763,44 @@ static void evaluate_slots(struct vg_shard *sh, struct subject *s, struct vg_rst
     }
 }
 
+static uint32_t mute_add(struct vg_shard *sh, uint32_t plant, const char *dev, uint8_t dev_len,
+                         vg_ts from, vg_ts until, bool quality)
+{
+    sh->maint = grow(sh->maint, &sh->cap_maint, sizeof *sh->maint, sh->n_maint + 1);
+    struct maint *m = &sh->maint[sh->n_maint];
+    m->from = from;
+    m->until = until;
+    m->dev_len = dev_len;
+    m->quality = quality;
+    memcpy(m->device, dev, dev_len);
+    m->next = sh->plants[plant].maint;
+    sh->plants[plant].maint = ++sh->n_maint;
+    return sh->n_maint;
+}
+
+/* A maintenance control message: mute the plant (or one device) in [from, until). */
+static void maintenance_add(struct vg_shard *sh, const struct vg_batch *b, const struct vg_wevent *e)
+{
+    uint32_t p = plant_get(sh, b->bytes + e->off, e->plant_len);
+    mute_add(sh, p, b->bytes + e->off + e->plant_len, e->dev_len, e->from, e->until, false);
+    sh->st.maintenance++;
+}
+
+/* M (maintenance) and C (calibration) samples mute the device until a good sample. */
+static void quality_mute(struct vg_shard *sh, struct subject *s, const struct vg_wevent *e,
+                         bool triggers)
+{
+    bool mutes = e->quality == VG_Q_MAINTENANCE || e->quality == VG_Q_CALIBRATION;
+    if (mutes && !s->qmute)
+        s->qmute = mute_add(sh, s->plant, subject_key(sh, s) + s->plant_len, s->dev_len, e->ts,
+                            VG_TS_MAX, true);
+    else if (triggers && s->qmute) {
+        struct maint *m = &sh->maint[s->qmute - 1];
+        m->until = e->ts > m->from ? e->ts : m->from;
+        s->qmute = 0;
+    }
+}
+
 /* Does the message need its subject looked up at all? */
 static inline bool relevant(const struct vg_ruleset *rs, const struct vg_wevent *e)
 {
@@ -653,6 +830,10 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
                 __builtin_prefetch(&sh->subjects[(uint32_t)e - 1]);
         }
         const struct vg_wevent *e = &b->ev[i];
+        if (VG_UNLIKELY(e->kind == VG_MSG_MAINTENANCE)) {
+            maintenance_add(sh, b, e);
+            continue;
+        }
         if (VG_UNLIKELY(!relevant(rs, e))) {
             if (e->kind == VG_MSG_EVENT)
                 sh->st.reports++;
@@ -674,6 +855,8 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
         }
         struct subject *s = subject_get(sh, hs[i], b->bytes + e->off, e->plant_len, e->dev_len);
         const uint64_t *bits = sh->rule_bits + (size_t)s->plant * sh->words;
+        if (sample && (s->qmute || !triggers))
+            quality_mute(sh, s, e, triggers);
         if (e->metric != VG_METRIC_NONE && sample && triggers && rs->keep_latest[e->metric])
             series_put(sh, s, e->metric, e->ts, e->value);
         if (e->metric != VG_METRIC_NONE) {
@@ -694,6 +877,8 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
                 if (!triggers)
                     continue;
                 struct vg_rstate *st = state_get(sh, s, r);
+                if (VG_UNLIKELY(st->flags & VG_RS_MUTED))
+                    resume(sh, s, st, e->ts, e->metric, e->value, emit, ctx);
                 struct vg_transition tr;
                 if (VG_LIKELY(!rule->n_slots)) {
                     if (vg_rstate_step(st, rule, e->ts, &env, &tr))

@@ -26,6 +26,8 @@ struct vg_shard;
 struct vg_shard_stats {
     uint64_t samples;      /* samples evaluated against rules */
     uint64_t timers;       /* absence deadlines handled */
+    uint64_t muted_alerts; /* alert changes held back by maintenance or quality M/C */
+    uint64_t maintenance;  /* maintenance windows received */
     uint64_t muted;        /* samples whose quality does not trigger rules */
     uint64_t unmatched;    /* samples of metrics no rule reads */
     uint64_t reports;      /* report events (no rule kind uses them yet) */

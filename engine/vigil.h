@@ -15,6 +15,7 @@
 /** Event time and durations: milliseconds (epoch ms for instants). */
 typedef int64_t vg_ts;
 #define VG_TS_NONE INT64_MIN
+#define VG_TS_MAX INT64_MAX
 
 /** Status codes: 0 ok, negative on failure. */
 enum {
