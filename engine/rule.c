@@ -471,6 +471,32 @@ static int load_notify(struct vg_yaml *y, yaml_node_t *list, struct vg_rule *r)
     return rc;
 }
 
+/* Sort a rule's grades by ascending level (grades are few: insertion sort). */
+static void sort_grades(struct vg_rule *r)
+{
+    for (uint32_t a = 1; a < r->n_grades; a++)
+        for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
+            struct vg_grade t = r->grades[b];
+            r->grades[b] = r->grades[b - 1];
+            r->grades[b - 1] = t;
+        }
+}
+
+/* A grade's `level`: present, known, and not already used by the rule. */
+static int grade_level(struct vg_yaml *y, yaml_node_t *g, const struct vg_rule *r, const char *what,
+                       uint8_t *out)
+{
+    yaml_node_t *v = vg_yaml_get(y, g, "level");
+    if (!v)
+        return vg_yaml_error(y, g, "%s needs a 'level'", what);
+    if (level_of(y, v, out) < 0)
+        return VG_EINVAL;
+    for (uint32_t k = 0; k < r->n_grades; k++)
+        if (r->grades[k].level == *out)
+            return vg_yaml_error(y, v, "level %s appears twice in this rule", vg_level_name(*out));
+    return 0;
+}
+
 /* `grades: [ { level, when, for } ]` of a threshold or group rule. */
 static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp, struct vg_rule *r)
 {
@@ -497,14 +523,7 @@ static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp,
             struct vg_grade gr = {0};
             gr.for_ms = VG_TS_NONE;
             bool ok = true;
-            if (!(gv = vg_yaml_get(y, g, "level")))
-                ok = !vg_yaml_error(y, g, "a grade needs a 'level'");
-            else if (level_of(y, gv, &gr.level) < 0)
-                ok = false;
-            for (uint32_t k = 0; ok && k < r->n_grades; k++)
-                if (r->grades[k].level == gr.level)
-                    ok = !vg_yaml_error(y, gv, "level %s appears twice in this rule",
-                                        vg_level_name(gr.level));
+            ok = grade_level(y, g, r, "a grade", &gr.level) == 0;
             if ((gv = vg_yaml_get(y, g, "for")) && vg_yaml_duration(y, gv, "for", &gr.for_ms) < 0)
                 ok = false;
             if (!(gv = vg_yaml_get(y, g, "when")))
@@ -519,13 +538,7 @@ static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp,
             }
             r->grades[r->n_grades++] = gr;
         }
-        /* ascending level */
-        for (uint32_t a = 1; a < r->n_grades; a++)
-            for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
-                struct vg_grade t = r->grades[b];
-                r->grades[b] = r->grades[b - 1];
-                r->grades[b - 1] = t;
-            }
+        sort_grades(r);
         for (uint32_t i = 0; i < r->n_grades; i++)
             if (r->grades[i].for_ms == VG_TS_NONE)
                 r->grades[i].for_ms = r->for_ms;
@@ -601,13 +614,7 @@ static int load_absent(struct vg_yaml *y, yaml_node_t *absent, struct vg_rule *r
             rc = VG_EINVAL;
         struct vg_grade gr = {0};
         bool ok = true;
-        if (!(gv = vg_yaml_get(y, g, "level")))
-            ok = !vg_yaml_error(y, g, "an absence grade needs a 'level'");
-        else if (level_of(y, gv, &gr.level) < 0)
-            ok = false;
-        for (uint32_t k = 0; ok && k < r->n_grades; k++)
-            if (r->grades[k].level == gr.level)
-                ok = !vg_yaml_error(y, gv, "level %s appears twice in this rule", vg_level_name(gr.level));
+        ok = grade_level(y, g, r, "an absence grade", &gr.level) == 0;
         if (!(gv = vg_yaml_get(y, g, "after")))
             ok = !vg_yaml_error(y, g, "an absence grade needs 'after', e.g. after: 3d");
         else if (vg_yaml_duration(y, gv, "after", &gr.after_ms) < 0)
@@ -620,13 +627,7 @@ static int load_absent(struct vg_yaml *y, yaml_node_t *absent, struct vg_rule *r
         }
         r->grades[r->n_grades++] = gr;
     }
-    /* ascending level; a higher level must need a longer silence */
-    for (uint32_t a = 1; a < r->n_grades; a++)
-        for (uint32_t b = a; b > 0 && r->grades[b - 1].level > r->grades[b].level; b--) {
-            struct vg_grade t = r->grades[b];
-            r->grades[b] = r->grades[b - 1];
-            r->grades[b - 1] = t;
-        }
+    sort_grades(r); /* a higher level must need a longer silence: */
     for (uint32_t a = 1; a < r->n_grades; a++)
         if (r->grades[a].after_ms <= r->grades[a - 1].after_ms)
             rc = vg_yaml_error(y, grades, "level %s must need a longer silence than %s",
