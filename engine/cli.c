@@ -9,6 +9,7 @@
 #include "engine/pipeline.h"
 #include "engine/registry.h"
 #include "engine/rule.h"
+#include "engine/ruletest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,8 @@ static const struct command commands[] = {
      "Apply the rules to telemetry and write graded alerts. With no flags: read stdin, load "
      "./rules, keep state in memory, write alerts to stdout.",
      run_flags, cmd_run},
-    {"test", "vigil test PATH...", "Run rule unit tests (not available in this version).",
+    {"test", "vigil test PATH...",
+     "Run rule unit tests: input messages and every alert they must raise (*.test.yaml).",
      test_flags, cmd_test},
     {NULL, NULL, NULL, NULL, NULL}};
 
@@ -413,12 +415,35 @@ static int cmd_test(int argc, char **argv)
     const struct command *c = find_command("test");
     struct parsed p;
     int rc = parse_flags(c, argc, argv, &p);
-    if (rc == VG_EXIT_OK && has(c, &p, "help"))
+    if (rc == VG_EXIT_OK && has(c, &p, "help")) {
         print_help(stdout, c);
-    else if (rc == VG_EXIT_OK) {
-        fprintf(stderr, "vigil test: rule unit tests are not available in this version\n");
-        rc = VG_EXIT_USAGE;
+        goto out;
     }
+    if (rc)
+        goto out;
+    if (p.n_pos == 0) {
+        fprintf(stderr, "vigil test: give at least one test file or directory\n");
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    for (int i = 0; i < p.n_pos; i++)
+        if (need_exists("test", "test path", p.pos[i]) < 0)
+            rc = VG_EXIT_USAGE;
+    if (rc)
+        goto out;
+    struct vg_ruletest_counts n;
+    struct vg_error err = {0};
+    int trc = vg_ruletest_run((const char *const *)p.pos, (size_t)p.n_pos, stdout, stderr, &n, &err);
+    if (trc < 0) {
+        fflush(stdout);
+        fprintf(stderr, "vigil test: %s\n", err.msg);
+        rc = VG_EXIT_IO;
+    } else {
+        rc = n.failed ? VG_EXIT_INVALID : VG_EXIT_OK;
+    }
+    fflush(stderr);
+    printf("vigil test: %u passed, %u failed\n", n.passed, n.failed);
+out:
     free(p.pos);
     return rc;
 }
