@@ -227,26 +227,42 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
+/*
+ * The common start of a command over PATH...: flags, --help, at least one
+ * path, every path exists. Sets *done when the command should end now with
+ * the returned status.
+ */
+static int begin_paths(const struct command *c, int argc, char **argv, struct parsed *p,
+                       const char *what, const char *path_what, bool *done)
+{
+    int rc = parse_flags(c, argc, argv, p);
+    *done = true;
+    if (rc == VG_EXIT_OK && has(c, p, "help")) {
+        print_help(stdout, c);
+        return VG_EXIT_OK;
+    }
+    if (rc)
+        return rc;
+    if (p->n_pos == 0) {
+        fprintf(stderr, "vigil %s: give at least one %s\n", c->name, what);
+        return VG_EXIT_USAGE;
+    }
+    for (int i = 0; i < p->n_pos; i++)
+        if (need_exists(c->name, path_what, p->pos[i]) < 0)
+            rc = VG_EXIT_USAGE;
+    *done = rc != VG_EXIT_OK;
+    return rc;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     const struct command *c = find_command("check");
     struct parsed p;
-    int rc = parse_flags(c, argc, argv, &p);
-    if (rc == VG_EXIT_OK && has(c, &p, "help")) {
-        print_help(stdout, c);
+    bool done;
+    int rc = begin_paths(c, argc, argv, &p, "rule file or directory", "rule path", &done);
+    if (done)
         goto out;
-    }
-    if (rc)
-        goto out;
-    if (p.n_pos == 0) {
-        fprintf(stderr, "vigil check: give at least one rule file or directory\n");
-        rc = VG_EXIT_USAGE;
-        goto out;
-    }
     const char *regpath = get(c, &p, "registry");
-    for (int i = 0; i < p.n_pos; i++)
-        if (need_exists("check", "rule path", p.pos[i]) < 0)
-            rc = VG_EXIT_USAGE;
     if (regpath && need_exists("check", "registry", regpath) < 0)
         rc = VG_EXIT_USAGE;
     if (rc)
@@ -414,22 +430,9 @@ static int cmd_test(int argc, char **argv)
 {
     const struct command *c = find_command("test");
     struct parsed p;
-    int rc = parse_flags(c, argc, argv, &p);
-    if (rc == VG_EXIT_OK && has(c, &p, "help")) {
-        print_help(stdout, c);
-        goto out;
-    }
-    if (rc)
-        goto out;
-    if (p.n_pos == 0) {
-        fprintf(stderr, "vigil test: give at least one test file or directory\n");
-        rc = VG_EXIT_USAGE;
-        goto out;
-    }
-    for (int i = 0; i < p.n_pos; i++)
-        if (need_exists("test", "test path", p.pos[i]) < 0)
-            rc = VG_EXIT_USAGE;
-    if (rc)
+    bool done;
+    int rc = begin_paths(c, argc, argv, &p, "test file or directory", "test path", &done);
+    if (done)
         goto out;
     struct vg_ruletest_counts n;
     struct vg_error err = {0};
