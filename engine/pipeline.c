@@ -295,8 +295,100 @@ static void count_reason(struct vg_pipeline_stats *st, const char *reason)
     }
 }
 
+/*
+ * The reorder buffer (lateness > 0): samples and reports wait until the clock
+ * reaches their event time and leave in (ts, arrival) order, so every rule
+ * sees each subject's messages in event-time order. Controls are not held.
+ */
+struct held {
+    vg_ts ts;
+    uint64_t seq;
+    struct vg_sample s;           /* strings point into buf */
+    char buf[4 * VG_ID_MAX];
+};
+
+struct reorder {
+    struct held **heap;           /* min-heap by (ts, seq) */
+    uint32_t n, cap;
+    struct held **free;           /* spent records, reused */
+    uint32_t n_free, cap_free;
+    uint64_t seq;
+    uint64_t peak;
+};
+
+static bool held_before(const struct held *a, const struct held *b)
+{
+    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
+}
+
+static void reorder_push(struct reorder *q, const struct vg_sample *s)
+{
+    struct held *h = q->n_free ? q->free[--q->n_free] : malloc(sizeof *h);
+    if (!h)
+        abort();
+    h->ts = s->ts;
+    h->seq = q->seq++;
+    h->s = *s;
+    char *p = h->buf;
+    struct vg_str *parts[4] = {&h->s.plant, &h->s.device, &h->s.name, &h->s.alert_id};
+    for (int i = 0; i < 4; i++) {
+        if (parts[i]->n)
+            memcpy(p, parts[i]->p, parts[i]->n);
+        parts[i]->p = p;
+        p += parts[i]->n;
+    }
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 1024;
+        q->heap = realloc(q->heap, q->cap * sizeof *q->heap);
+    }
+    uint32_t i = q->n++;
+    while (i > 0 && held_before(h, q->heap[(i - 1) / 2])) {
+        q->heap[i] = q->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    q->heap[i] = h;
+    if (q->n > q->peak)
+        q->peak = q->n;
+}
+
+static struct held *reorder_pop(struct reorder *q)
+{
+    struct held *top = q->heap[0], *last = q->heap[--q->n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= q->n)
+            break;
+        if (c + 1 < q->n && held_before(q->heap[c + 1], q->heap[c]))
+            c++;
+        if (!held_before(q->heap[c], last))
+            break;
+        q->heap[i] = q->heap[c];
+        i = c;
+    }
+    if (q->n)
+        q->heap[i] = last;
+    if (q->n_free == q->cap_free) {
+        q->cap_free = q->cap_free ? q->cap_free * 2 : 1024;
+        q->free = realloc(q->free, q->cap_free * sizeof *q->free);
+    }
+    q->free[q->n_free++] = top; /* the caller uses it before the next push */
+    return top;
+}
+
+static void reorder_fini(struct reorder *q)
+{
+    for (uint32_t i = 0; i < q->n; i++)
+        free(q->heap[i]);
+    for (uint32_t i = 0; i < q->n_free; i++)
+        free(q->free[i]);
+    free(q->heap);
+    free(q->free);
+}
+
 struct reader {
     struct run *run;
+    struct reorder reorder;
     struct vg_json_parser *jp;
     char *dl;            /* dead-letter formatting buffer */
     size_t dl_cap;
@@ -382,6 +474,14 @@ static void clock_advance(struct run *r, vg_ts to)
         r->clock = to;
 }
 
+/* Route every held message the clock has reached (all of them with VG_TS_MAX). */
+static void release(struct reader *rd, vg_ts clock)
+{
+    struct reorder *q = &rd->reorder;
+    while (q->n && q->heap[0]->ts <= clock)
+        route(rd->run, &reorder_pop(q)->s);
+}
+
 static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_error *err)
 {
     struct run *r = rd->run;
@@ -414,8 +514,14 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
                 dead_letter(rd, st, m, rej.reason, rej.detail);
                 continue;
             }
-            for (unsigned j = 0; j < k; j++)
-                route(r, &samples[j]);
+            for (unsigned j = 0; j < k; j++) {
+                bool timed = samples[j].kind == VG_MSG_SAMPLE || samples[j].kind == VG_MSG_EVENT;
+                if (cfg->lateness > 0 && timed)
+                    reorder_push(&rd->reorder, &samples[j]);
+                else
+                    route(r, &samples[j]);
+            }
+            release(rd, r->clock);
             st->samples += k;
         }
         if (n == 0 && cfg->input->ops->live)
@@ -537,6 +643,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     } else {
         rc = read_all(&rd, st, err);
     }
+    release(&rd, VG_TS_MAX); /* the end of input: nothing later can come before them */
     if (rc == VG_OK)
         clock_advance(r, cfg->until); /* --until: judge absences at the end of input */
     for (int i = 0; i < r->nw; i++)
@@ -596,6 +703,7 @@ out:
     free(r->top);
     free(r);
     vg_json_parser_destroy(rd.jp);
+    reorder_fini(&rd.reorder);
     free(rd.dl);
     st->seconds = now_s() - t0;
     return rc;
