@@ -117,6 +117,22 @@ START_TEST(check_notes_missing_set_points)
 }
 END_TEST
 
+START_TEST(bundled_rules_check_against_the_example_registry)
+{
+    /* every bundled rule selects some plant of the example registry, with no set-point gaps */
+    char args[1200];
+    snprintf(args, sizeof args, "check --registry '%s/rules/registry.example.yaml' '%s/rules'",
+             vgt_src(), vgt_src());
+    char *out, *err;
+    int rc = vigil(args, &out, &err);
+    ck_assert_msg(rc == 0, "status %d: %s%s", rc, out, err);
+    ck_assert_msg(strstr(out, "rules OK against 6 plants in 3 regions") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "note:") == NULL, "the example registry declares every set point:\n%s", out);
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(run_with_bad_rules_is_status_1)
 {
     vgt_write("r.yaml", "version: 1\nrules:\n  - id: x\n    metric: m\n    grades: []\n");
@@ -191,6 +207,7 @@ static Suite *suite(void)
     tcase_add_test(tc, check_reports_positions);
     tcase_add_test(tc, run_with_bad_rules_is_status_1);
     tcase_add_test(tc, check_notes_missing_set_points);
+    tcase_add_test(tc, bundled_rules_check_against_the_example_registry);
     tcase_add_test(tc, unavailable_state_store_is_named);
     tcase_add_test(tc, default_run_reads_stdin_and_rules_dir);
     tcase_add_test(tc, alerts_leave_while_input_is_still_open);
