@@ -435,6 +435,8 @@ static void last_mute(const struct vg_shard *sh, const struct subject *s, vg_ts 
 static void emit_alert_now(struct vg_shard *sh, const struct subject *s, uint32_t rule,
                            const struct vg_transition *tr, vg_ts at, uint32_t metric, double value,
                            uint8_t flags, const double *slots, vg_alert_fn emit, void *ctx);
+static void resume(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st, vg_ts now,
+                   uint32_t metric, double value, vg_alert_fn emit, void *ctx);
 
 /*
  * Mute gate: a new alert while the subject is muted is held back (its state
@@ -453,10 +455,31 @@ static void emit_alert(struct vg_shard *sh, const struct subject *s, uint32_t ru
         return;
     }
     if (st && (st->flags & VG_RS_MUTED)) {
-        if (tr->status == VG_ALERT_RESOLVED || st->level == 0)
-            st->flags &= (uint8_t)~VG_RS_MUTED; /* the whole breach fell inside the mute */
-        sh->st.muted_alerts++;
-        return;
+        /* a resolve at `at` ends a breach that lived until just before it */
+        if (muted_at(sh, s, tr->status == VG_ALERT_RESOLVED ? at - 1 : at, &from, &until)) {
+            /* still muted: held back; a resolve now means the whole breach fell inside */
+            if (tr->status == VG_ALERT_RESOLVED || st->level == 0)
+                st->flags &= (uint8_t)~VG_RS_MUTED;
+            sh->st.muted_alerts++;
+            return;
+        }
+        /* the alert outlived the mute: tell it first (a threshold alert at this
+         * change, an absence alert at the end of the maintenance window) */
+        const struct vg_rule *r = &sh->rs->rules[rule];
+        last_mute(sh, s, at, &from, &until);
+        vg_ts told = r->type == VG_RULE_ABSENCE && until != VG_TS_NONE && until > st->started_at &&
+                             until <= at ? until : at;
+        /* the state has already moved on (a resolve clears it): tell the alert as it was */
+        struct vg_rstate saved = *st;
+        st->level = tr->level;
+        st->started_at = tr->started_at;
+        if (r->type == VG_RULE_ABSENCE)
+            st->pending[0] = tr->since; /* the last message before the silence */
+        resume(sh, s, st, told, metric, value, emit, ctx);
+        saved.flags = st->flags;
+        *st = saved;
+        if (tr->status == VG_ALERT_ESCALATED)
+            return; /* the resumed firing already has this level */
     }
     emit_alert_now(sh, s, rule, tr, at, metric, value, flags, slots, emit, ctx);
 }
