@@ -613,8 +613,7 @@ static int load_absent(struct vg_yaml *y, yaml_node_t *absent, struct vg_rule *r
         if (vg_yaml_check_keys(y, g, "absence grade", absent_grade_keys) < 0)
             rc = VG_EINVAL;
         struct vg_grade gr = {0};
-        bool ok = true;
-        ok = grade_level(y, g, r, "an absence grade", &gr.level) == 0;
+        bool ok = grade_level(y, g, r, "an absence grade", &gr.level) == 0;
         if (!(gv = vg_yaml_get(y, g, "after")))
             ok = !vg_yaml_error(y, g, "an absence grade needs 'after', e.g. after: 3d");
         else if (vg_yaml_duration(y, gv, "after", &gr.after_ms) < 0)
