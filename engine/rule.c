@@ -522,8 +522,7 @@ static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp,
                 rc = VG_EINVAL;
             struct vg_grade gr = {0};
             gr.for_ms = VG_TS_NONE;
-            bool ok = true;
-            ok = grade_level(y, g, r, "a grade", &gr.level) == 0;
+            bool ok = grade_level(y, g, r, "a grade", &gr.level) == 0;
             if ((gv = vg_yaml_get(y, g, "for")) && vg_yaml_duration(y, gv, "for", &gr.for_ms) < 0)
                 ok = false;
             if (!(gv = vg_yaml_get(y, g, "when")))
