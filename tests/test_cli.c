@@ -188,7 +188,7 @@ START_TEST(alerts_leave_while_input_is_still_open)
                                    "    grades: [ { level: red, when: value > 50 } ]\n");
     char *o = vgt_path("live/out.ndjson");
     int rc = vgt_sh("cd '%s/live' && ( (echo '{\"plant\":\"P\",\"device\":\"D\",\"metric\":\"t\","
-                    "\"value\":60,\"ts\":1000}'; sleep 6) | '%s' run > '%s' 2>/dev/null & ) ; "
+                    "\"value\":60,\"ts\":1000}'; sleep 6) 2>/dev/null | '%s' run > '%s' 2>/dev/null & ) ; "
                     "for i in $(seq 1 40); do [ -s '%s' ] && exit 0; sleep 0.1; done; exit 1",
                     vgt_dir(), vgt_bin(), o, o);
     ck_assert_msg(rc == 0, "no alert within 4 s while the input pipe stayed open");
