@@ -933,3 +933,276 @@ void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out)
                  (size_t)(sh->plant_tab.mask + 1) * sizeof(uint64_t) +
                  (size_t)sh->cap_states * sizeof *sh->states + sh->keys_cap;
 }
+
+/* ---- snapshots --------------------------------------------------------- */
+
+/* A growable byte buffer for records; fixed-width fields in host order (the
+ * header says which machine wrote them). */
+struct wbuf {
+    char *p;
+    size_t n, cap;
+};
+
+static void put_bytes(struct wbuf *w, const void *v, size_t n)
+{
+    if (w->n + n > w->cap) {
+        size_t c = w->cap ? w->cap * 2 : 4096;
+        while (c < w->n + n)
+            c *= 2;
+        char *q = realloc(w->p, c);
+        if (!q)
+            abort();
+        w->p = q;
+        w->cap = c;
+    }
+    memcpy(w->p + w->n, v, n);
+    w->n += n;
+}
+
+#define PUT(w, x) put_bytes((w), &(x), sizeof(x))
+
+static void put_str8(struct wbuf *w, const char *p, size_t n)
+{
+    uint8_t len = (uint8_t)n;
+    PUT(w, len);
+    put_bytes(w, p, len);
+}
+
+struct rbuf {
+    const char *p;
+    size_t n, at;
+    bool bad;
+};
+
+static bool get_bytes(struct rbuf *r, void *v, size_t n)
+{
+    if (r->bad || r->at + n > r->n) {
+        r->bad = true;
+        return false;
+    }
+    memcpy(v, r->p + r->at, n);
+    r->at += n;
+    return true;
+}
+
+#define GET(r, x) get_bytes((r), &(x), sizeof(x))
+
+static bool get_str8(struct rbuf *r, char *out, size_t cap, uint8_t *len)
+{
+    return GET(r, *len) && *len < cap && get_bytes(r, out, *len);
+}
+
+/* byte order, and the sizes the raw parts of a record depend on */
+static uint32_t machine_tag(void)
+{
+    const uint16_t one = 1;
+    uint8_t le;
+    memcpy(&le, &one, 1);
+    return (uint32_t)le << 24 | (uint32_t)sizeof(struct vg_rstate) << 16 |
+           (uint32_t)sizeof(struct vg_window_bucket) << 8 | (uint32_t)sizeof(struct vg_window);
+}
+
+static const char snapshot_magic[4] = {'V', 'G', 'S', 'N'};
+
+int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx)
+{
+    /* subjects by plant (counting sort) */
+    uint32_t *start = calloc((size_t)sh->n_plants + 1, sizeof *start);
+    uint32_t *order = malloc(((size_t)sh->n_subjects + 1) * sizeof *order);
+    if (!start || !order) {
+        free(start);
+        free(order);
+        return VG_ENOMEM;
+    }
+    for (uint32_t i = 0; i < sh->n_subjects; i++)
+        start[sh->subjects[i].plant + 1]++;
+    for (uint32_t p = 0; p < sh->n_plants; p++)
+        start[p + 1] += start[p];
+    uint32_t *fill = calloc((size_t)sh->n_plants + 1, sizeof *fill);
+    for (uint32_t i = 0; i < sh->n_subjects; i++) {
+        uint32_t p = sh->subjects[i].plant;
+        order[start[p] + fill[p]++] = i;
+    }
+    free(fill);
+    struct wbuf w = {0};
+    int rc = VG_OK;
+    const struct vg_ruleset *rs = sh->rs;
+    for (uint32_t p = 0; p < sh->n_plants && rc == VG_OK; p++) {
+        const struct plant_entry *pe = &sh->plants[p];
+        w.n = 0;
+        put_bytes(&w, snapshot_magic, 4);
+        uint16_t version = VG_SNAPSHOT_VERSION;
+        uint32_t tag = machine_tag();
+        PUT(&w, version);
+        PUT(&w, tag);
+        PUT(&w, sh->clock);
+        put_str8(&w, sh->keys + pe->key, pe->len);
+        uint32_t nm = 0;
+        for (uint32_t i = pe->maint; i; i = sh->maint[i - 1].next)
+            nm++;
+        PUT(&w, nm);
+        for (uint32_t i = pe->maint; i; i = sh->maint[i - 1].next) {
+            const struct maint *m = &sh->maint[i - 1];
+            PUT(&w, m->from);
+            PUT(&w, m->until);
+            PUT(&w, m->quality);
+            put_str8(&w, m->device, m->dev_len);
+        }
+        uint32_t ns = start[p + 1] - start[p];
+        PUT(&w, ns);
+        for (uint32_t k = start[p]; k < start[p + 1]; k++) {
+            const struct subject *s = &sh->subjects[order[k]];
+            put_str8(&w, subject_key(sh, s) + s->plant_len, s->dev_len);
+            uint8_t qmute_open = s->qmute != 0;
+            vg_ts qmute_from = s->qmute ? sh->maint[s->qmute - 1].from : 0;
+            PUT(&w, qmute_open);
+            PUT(&w, qmute_from);
+            uint16_t nser = 0, nst = 0;
+            for (uint32_t i = s->series; i; i = sh->series[i - 1].next)
+                nser++;
+            for (uint32_t i = s->states; i; i = sh->states[i - 1].next)
+                nst++;
+            PUT(&w, nser);
+            for (uint32_t i = s->series; i; i = sh->series[i - 1].next) {
+                const struct series *se = &sh->series[i - 1];
+                const char *m = rs->metric_names[se->metric];
+                put_str8(&w, m, strlen(m));
+                PUT(&w, se->ts);
+                PUT(&w, se->value);
+            }
+            PUT(&w, nst);
+            for (uint32_t i = s->states; i; i = sh->states[i - 1].next) {
+                const struct vg_rstate *st = &sh->states[i - 1];
+                const struct vg_rule *r = &rs->rules[st->rule];
+                put_str8(&w, r->id, strlen(r->id));
+                put_bytes(&w, r->version, 8);
+                struct vg_rstate copy = *st;
+                copy.next = 0;
+                copy.subject = 0;
+                copy.ext = 0;
+                copy.flags &= (uint8_t)~VG_RS_ARMED;
+                PUT(&w, copy);
+                uint32_t ext = st->ext ? r->ext_size : 0;
+                PUT(&w, ext);
+                if (ext)
+                    put_bytes(&w, ext_of(sh, st), ext);
+            }
+        }
+        rc = fn(ctx, sh->keys + pe->key, pe->len, w.p, w.n);
+    }
+    free(w.p);
+    free(start);
+    free(order);
+    return rc;
+}
+
+int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg_error *err)
+{
+    struct rbuf r = {data, len, 0, false};
+    char magic[4], plant[VG_ID_MAX + 1], dev[VG_ID_MAX + 1], name[VG_ID_MAX + 1];
+    uint16_t version;
+    uint32_t tag;
+    vg_ts clock;
+    uint8_t plen, dlen, nlen;
+    if (!get_bytes(&r, magic, 4) || memcmp(magic, snapshot_magic, 4) || !GET(&r, version) ||
+        version != VG_SNAPSHOT_VERSION || !GET(&r, tag))
+        return vg_error_set(err, VG_EINVAL, "not a vigil state record of version %d", VG_SNAPSHOT_VERSION);
+    if (tag != machine_tag())
+        return vg_error_set(err, VG_EINVAL, "state record written by a machine of another byte "
+                            "order or build (tag %08x, here %08x)", tag, machine_tag());
+    if (!GET(&r, clock) || !get_str8(&r, plant, sizeof plant, &plen))
+        return vg_error_set(err, VG_EINVAL, "truncated state record");
+    if (clock != VG_TS_NONE && (sh->clock == VG_TS_NONE || clock > sh->clock))
+        sh->clock = clock;
+    uint32_t p = plant_get(sh, plant, plen);
+    const struct vg_ruleset *rs = sh->rs;
+    uint32_t nm = 0;
+    if (!GET(&r, nm) || nm > len)
+        return vg_error_set(err, VG_EINVAL, "corrupt state record for plant %.*s", (int)plen, plant);
+    sh->plants[p].maint = 0; /* the record replaces the plant's windows */
+    uint32_t *qwin = calloc((size_t)nm + 1, sizeof *qwin);
+    for (uint32_t i = 0; i < nm && !r.bad; i++) {
+        vg_ts from = 0, until = 0;
+        uint8_t quality = 0;
+        GET(&r, from);
+        GET(&r, until);
+        GET(&r, quality);
+        if (!get_str8(&r, dev, sizeof dev, &dlen))
+            break;
+        qwin[i] = mute_add(sh, p, dev, dlen, from, until, quality != 0);
+    }
+    uint32_t ns = 0;
+    GET(&r, ns);
+    for (uint32_t k = 0; k < ns && !r.bad; k++) {
+        if (!get_str8(&r, dev, sizeof dev, &dlen))
+            break;
+        char key[2 * VG_ID_MAX + 2];
+        memcpy(key, plant, plen);
+        memcpy(key + plen, dev, dlen);
+        struct subject *s = subject_get(sh, subject_hash(key, plen, dlen), key, plen, dlen);
+        uint8_t qmute_open = 0;
+        vg_ts qmute_from = 0;
+        GET(&r, qmute_open);
+        GET(&r, qmute_from);
+        s->qmute = 0;
+        if (qmute_open) /* the open quality window: the one of this device from that time */
+            for (uint32_t i = 0; i < nm && qwin[i]; i++) {
+                const struct maint *m = &sh->maint[qwin[i] - 1];
+                if (m->quality && m->until == VG_TS_MAX && m->from == qmute_from &&
+                    m->dev_len == dlen && !memcmp(m->device, dev, dlen))
+                    s->qmute = qwin[i];
+            }
+        uint16_t nser = 0, nst = 0;
+        GET(&r, nser);
+        for (uint16_t i = 0; i < nser && !r.bad; i++) {
+            vg_ts ts;
+            double v;
+            if (!get_str8(&r, name, sizeof name, &nlen) || !GET(&r, ts) || !GET(&r, v))
+                break;
+            uint32_t m = vg_ruleset_metric(rs, name, nlen);
+            if (m != VG_METRIC_NONE && rs->keep_latest[m])
+                series_put(sh, s, m, ts, v);
+        }
+        GET(&r, nst);
+        for (uint16_t i = 0; i < nst && !r.bad; i++) {
+            char ver[8];
+            struct vg_rstate saved;
+            uint32_t ext;
+            if (!get_str8(&r, name, sizeof name, &nlen) || !get_bytes(&r, ver, 8) || !GET(&r, saved) ||
+                !GET(&r, ext) || r.at + ext > r.n) {
+                r.bad = true;
+                break;
+            }
+            const char *ext_data = r.p + r.at;
+            r.at += ext;
+            name[nlen] = 0;
+            const struct vg_rule *rule = vg_ruleset_find(rs, name);
+            if (!rule || memcmp(rule->version, ver, 8) || ext != (rule->ext_size ? rule->ext_size : 0))
+                continue; /* removed or changed since: it starts afresh */
+            uint32_t ri = (uint32_t)(rule - rs->rules);
+            if (!(sh->rule_bits[(size_t)s->plant * sh->words + ri / 64] >> (ri % 64) & 1))
+                continue; /* the registry no longer selects this plant for it */
+            struct vg_rstate *st = state_get(sh, s, ri);
+            uint32_t next = st->next, subject = st->subject, ext_off = st->ext;
+            *st = saved;
+            st->next = next;
+            st->subject = subject;
+            st->ext = ext_off;
+            st->rule = (uint16_t)ri;
+            st->flags &= (uint8_t)~VG_RS_ARMED;
+            if (ext && ext_off)
+                memcpy(ext_of(sh, st), ext_data, ext);
+            if (rule->type == VG_RULE_ABSENCE)
+                arm(sh, st);
+        }
+    }
+    free(qwin);
+    if (r.bad || r.at != r.n)
+        return vg_error_set(err, VG_EINVAL, "corrupt state record for plant %.*s", (int)plen, plant);
+    return VG_OK;
+}
+
+vg_ts vg_shard_clock(const struct vg_shard *sh)
+{
+    return sh->clock;
+}

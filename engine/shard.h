@@ -20,6 +20,7 @@
 #include "engine/alert.h"
 #include "engine/batch.h"
 #include "engine/hash.h"
+#include "engine/error.h"
 
 struct vg_shard;
 
@@ -68,5 +69,34 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
 void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ctx);
 
 void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out);
+
+/*
+ * Snapshots: the state of one plant as a versioned binary record, so a state
+ * store can keep one value per plant (a hash tag per plant for Redis Cluster).
+ * A record holds the plant's mute windows and, per device, the latest values
+ * compound rules read and every rule state with its extension (set points,
+ * windows, firing counters). Rules are named by id and rule_version: on
+ * import, the state of a rule that no longer exists or whose definition
+ * changed is dropped (the rule starts afresh). Records are tagged with the
+ * byte order and sizes of the machine that wrote them and refused elsewhere.
+ */
+#define VG_SNAPSHOT_VERSION 1
+
+/** Receives one plant's record; @p data is valid during the call. */
+typedef int (*vg_snapshot_fn)(void *ctx, const char *plant, size_t plant_len, const void *data,
+                              size_t len);
+
+/** @brief Hand every plant's record to @p fn (in no particular order). @returns 0 or fn's error. */
+int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
+
+/**
+ * @brief Restore one plant from a record made by vg_shard_export (replacing
+ * what the shard holds for the same subjects and rules).
+ * @returns 0, or VG_EINVAL with @p err filled for a record it cannot read.
+ */
+int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg_error *err);
+
+/** @brief The clock the shard has reached (VG_TS_NONE before any), for a checkpoint header. */
+vg_ts vg_shard_clock(const struct vg_shard *sh);
 
 #endif
