@@ -19,6 +19,21 @@ static int memory_open(const char *uri, struct vg_store **out, struct vg_error *
     return *out ? VG_OK : vg_error_set(err, VG_ENOMEM, "out of memory");
 }
 
+static int memory_save(struct vg_store *s, const struct vg_state_record *recs, size_t n,
+                       const struct vg_state_meta *meta, struct vg_error *err)
+{
+    (void)s, (void)recs, (void)n, (void)meta, (void)err;
+    return VG_OK; /* the workers' own tables are the state */
+}
+
+static int memory_load(struct vg_store *s, vg_state_load_fn fn, void *ctx, struct vg_state_meta *meta,
+                       struct vg_error *err)
+{
+    (void)s, (void)fn, (void)ctx, (void)err;
+    memset(meta, 0, sizeof *meta);
+    return VG_OK; /* a new process starts empty */
+}
+
 static void memory_close(struct vg_store *s)
 {
     free(s);
@@ -28,5 +43,7 @@ const struct vg_store_ops vg_memory_store = {
     .version = VG_ADAPTER_VERSION,
     .scheme = "memory",
     .open = memory_open,
+    .save = memory_save,
+    .load = memory_load,
     .close = memory_close,
 };

@@ -254,7 +254,7 @@ int main(int argc, char **argv)
             vg_source_open(input_path, &in, &err);
             vg_sink_open("/dev/null", &out, &err);
             vg_sink_open("/dev/null", &dead, &err);
-            struct vg_pipeline_config cfg = {rs, reg, &in, &out, &dead, threads, false, 0, VG_TS_NONE, VG_TS_NONE};
+            struct vg_pipeline_config cfg = {rs, reg, &in, &out, &dead, threads, false, 0, VG_TS_NONE, VG_TS_NONE, NULL, 0};
             struct vg_pipeline_stats ps;
             vg_pipeline_run(&cfg, &ps, &err);
             t[r] = ps.seconds;

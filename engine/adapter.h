@@ -57,10 +57,42 @@ struct vg_sink_ops {
     void (*close)(struct vg_sink *sink);
 };
 
+/** One plant's state record (engine/shard.h snapshots), borrowed. */
+struct vg_state_record {
+    const char *plant;
+    size_t plant_len;
+    const void *data;
+    size_t len;
+};
+
+/** Where the pipeline stood at a checkpoint. */
+struct vg_state_meta {
+    int64_t start;        /* clock start (VG_TS_NONE: none yet) */
+    int64_t max_ts;       /* largest event time seen */
+    int64_t clock;        /* the watermark */
+    uint64_t checkpoint;  /* checkpoint number, rising */
+};
+
+/** Called for each stored record by load; a non-zero return stops the load. */
+typedef int (*vg_state_load_fn)(void *ctx, const char *plant, size_t plant_len, const void *data,
+                                size_t len);
+
 struct vg_store_ops {
     int version;
     const char *scheme;  /* "memory", "redis" */
     int (*open)(const char *uri, struct vg_store **out, struct vg_error *err);
+    /**
+     * Write @p n records and the meta in as few round trips as possible
+     * (pipelined). Records replace earlier ones of the same plant; the meta is
+     * written last, so a reader that sees a meta sees the records it covers.
+     * @returns 0, or VG_EIO when the server cannot be reached (nothing is
+     * assumed saved; the caller keeps the records and retries).
+     */
+    int (*save)(struct vg_store *store, const struct vg_state_record *recs, size_t n,
+                const struct vg_state_meta *meta, struct vg_error *err);
+    /** Load every stored record (any order) and the meta; meta->checkpoint 0: nothing stored. */
+    int (*load)(struct vg_store *store, vg_state_load_fn fn, void *ctx, struct vg_state_meta *meta,
+                struct vg_error *err);
     void (*close)(struct vg_store *store);
 };
 

@@ -14,6 +14,7 @@
 
 enum vg_batch_flag {
     VG_BATCH_EOS = 1,   /* the producer is done: this is its last batch */
+    VG_BATCH_BARRIER = 2, /* a checkpoint: after its events, hand the changed state to the store */
 };
 
 /** An event as a worker sees it; its strings live in the batch's byte area. */
@@ -33,6 +34,7 @@ struct vg_batch {
     uint32_t flags;
     vg_ts start;            /* start of the clock (VG_TS_NONE until known) */
     vg_ts watermark;        /* the clock after this batch (VG_TS_NONE until known) */
+    uint64_t checkpoint;    /* VG_BATCH_BARRIER: the checkpoint's number */
     struct vg_wevent ev[VG_BATCH_EVENTS];
     char bytes[VG_BATCH_BYTES];
 };

@@ -405,7 +405,7 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     struct vg_pipeline_config cfg = {rs, reg, &in, &alerts, &dead, threads, has(c, &p, "summary"),
-                                     lateness, start, until};
+                                     lateness, start, until, &store, 1000};
     struct vg_pipeline_stats st;
     int prc = vg_pipeline_run(&cfg, &st, &err);
     vg_pipeline_print(&st, rs, stderr);

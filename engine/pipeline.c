@@ -41,7 +41,17 @@ struct worker {
     struct vg_batch *fill;               /* reader side: input batch being filled */
     vg_ts sent;                          /* reader side: the clock last sent to this worker */
     vg_ts progress, reported;            /* worker side: watermark processed, and last told */
+    struct vg_ring ckpt;                 /* worker -> store thread: struct ckpt_part */
     struct run *run;
+};
+
+/* One worker's share of one checkpoint: the records of the plants it changed. */
+struct ckpt_part {
+    uint64_t number;              /* UINT64_MAX: the worker is done */
+    struct rec { size_t plant, plant_len, data, len; } *recs;  /* offsets into bytes */
+    size_t n, cap;
+    char *bytes;
+    size_t used, cap_bytes;
 };
 
 struct top_entry {
@@ -70,9 +80,21 @@ struct run {
     uint32_t top_mask, n_top;
     struct vg_group_stage *group;       /* region rules, in the output thread; NULL if none */
     vg_ts *progress;                    /* per worker, as the output thread last heard */
+    /* checkpoints (a store other than memory) */
+    bool persist;
+    uint64_t ckpt_next;                 /* number of the next checkpoint */
+    struct vg_state_meta ckpt_meta[64]; /* meta of checkpoint k at [k % 64], set by the reader */
+    vg_ts ckpt_due;                     /* wall time of the next checkpoint */
+    pthread_t store_thread;
+    struct vg_bell store_bell;
+    uint64_t saved, restored, unsaved;
+    int store_rc;
+    struct vg_error store_err;
 };
 
 /* ---- worker ------------------------------------------------------------- */
+
+static void ckpt_hand_over(struct worker *w, uint64_t number);
 
 static struct out_batch *out_acquire(struct worker *w)
 {
@@ -108,6 +130,208 @@ static void worker_emit(void *ctx, const struct vg_alert *a)
         out_push(w, 0);
 }
 
+/* ---- checkpoints -------------------------------------------------------- */
+
+static int ckpt_add(void *ctx, const char *plant, size_t plant_len, const void *data, size_t len)
+{
+    struct ckpt_part *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 256;
+        c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
+    }
+    if (c->used + plant_len + len > c->cap_bytes) {
+        size_t cap = c->cap_bytes ? c->cap_bytes * 2 : 65536;
+        while (cap < c->used + plant_len + len)
+            cap *= 2;
+        c->bytes = realloc(c->bytes, cap);
+        c->cap_bytes = cap;
+    }
+    if (!c->recs || !c->bytes)
+        return VG_ENOMEM;
+    c->recs[c->n++] = (struct rec){c->used, plant_len, c->used + plant_len, len};
+    memcpy(c->bytes + c->used, plant, plant_len);
+    memcpy(c->bytes + c->used + plant_len, data, len);
+    c->used += plant_len + len;
+    return VG_OK;
+}
+
+static void ckpt_free(struct ckpt_part *c)
+{
+    if (c) {
+        free(c->recs);
+        free(c->bytes);
+        free(c);
+    }
+}
+
+/* At a barrier: the plants this worker changed go to the store thread (not a hot path). */
+static void ckpt_hand_over(struct worker *w, uint64_t number)
+{
+    struct ckpt_part *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->number = number;
+    if (number != UINT64_MAX && vg_shard_export_dirty(w->shard, ckpt_add, c) < 0)
+        abort(); /* out of memory while checkpointing */
+    while (!vg_ring_push(&w->ckpt, c)) {
+        uint32_t seen = vg_bell_read(&w->bell);
+        vg_bell_wait(&w->bell, seen, WAIT_MS); /* the store thread is behind: wait for room */
+    }
+}
+
+/* Plant -> latest unsaved record: what the store has not taken yet. */
+struct pending {
+    char **plant;
+    size_t *plant_len;
+    char **data;
+    size_t *len;
+    uint32_t cap, n;
+};
+
+static void pending_put(struct pending *p, const char *plant, size_t plant_len, const char *data,
+                        size_t len)
+{
+    if ((p->n + 1) * 2 > p->cap) {
+        struct pending q = {0};
+        q.cap = p->cap ? p->cap * 2 : 1024;
+        q.plant = calloc(q.cap, sizeof *q.plant);
+        q.plant_len = calloc(q.cap, sizeof *q.plant_len);
+        q.data = calloc(q.cap, sizeof *q.data);
+        q.len = calloc(q.cap, sizeof *q.len);
+        for (uint32_t i = 0; i < p->cap; i++) {
+            if (!p->plant[i])
+                continue;
+            uint32_t k = (uint32_t)vg_hash64(p->plant[i], p->plant_len[i], 3) & (q.cap - 1);
+            while (q.plant[k])
+                k = (k + 1) & (q.cap - 1);
+            q.plant[k] = p->plant[i];
+            q.plant_len[k] = p->plant_len[i];
+            q.data[k] = p->data[i];
+            q.len[k] = p->len[i];
+        }
+        q.n = p->n;
+        free(p->plant);
+        free(p->plant_len);
+        free(p->data);
+        free(p->len);
+        *p = q;
+    }
+    uint32_t k = (uint32_t)vg_hash64(plant, plant_len, 3) & (p->cap - 1);
+    for (;; k = (k + 1) & (p->cap - 1)) {
+        if (!p->plant[k]) {
+            p->plant[k] = malloc(plant_len);
+            memcpy(p->plant[k], plant, plant_len);
+            p->plant_len[k] = plant_len;
+            p->n++;
+            break;
+        }
+        if (p->plant_len[k] == plant_len && !memcmp(p->plant[k], plant, plant_len)) {
+            free(p->data[k]); /* a newer record replaces the unsaved one */
+            break;
+        }
+    }
+    p->data[k] = malloc(len ? len : 1);
+    memcpy(p->data[k], data, len);
+    p->len[k] = len;
+}
+
+static void pending_clear(struct pending *p)
+{
+    for (uint32_t i = 0; i < p->cap; i++) {
+        free(p->plant[i]);
+        free(p->data[i]);
+    }
+    free(p->plant);
+    free(p->plant_len);
+    free(p->data);
+    free(p->len);
+    memset(p, 0, sizeof *p);
+}
+
+/* Write every waiting record and the meta. On failure keep them for the next try. */
+static void store_flush(struct run *r, struct pending *p, const struct vg_state_meta *meta,
+                        bool *failing)
+{
+    const struct vg_store_handle *st = r->cfg->store;
+    struct vg_state_record *recs = malloc(((size_t)p->n + 1) * sizeof *recs);
+    size_t n = 0;
+    for (uint32_t i = 0; i < p->cap; i++)
+        if (p->plant[i])
+            recs[n++] = (struct vg_state_record){p->plant[i], p->plant_len[i], p->data[i], p->len[i]};
+    struct vg_error err = {0};
+    int rc = st->ops->save(st->store, recs, n, meta, &err);
+    free(recs);
+    if (rc < 0) {
+        if (!*failing)
+            fprintf(stderr, "vigil: state is not being saved: %s (%zu plants wait; retrying at "
+                    "every checkpoint; nothing is dropped)\n", err.msg, n);
+        *failing = true;
+        r->store_rc = rc;
+        r->store_err = err;
+        return;
+    }
+    if (*failing)
+        fprintf(stderr, "vigil: state is saved again (%zu plants written)\n", n);
+    *failing = false;
+    r->store_rc = 0;
+    r->saved++;
+    pending_clear(p);
+}
+
+static void *store_main(void *arg)
+{
+    struct run *r = arg;
+    struct pending pend = {0};
+    bool failing = false;
+    int done = 0;
+    uint64_t number = 0;   /* the checkpoint being gathered */
+    int parts = 0;         /* parts of it received */
+    struct ckpt_part **held = calloc((size_t)r->nw, sizeof *held);
+    while (done < r->nw) {
+        uint32_t seen = vg_bell_read(&r->store_bell);
+        bool any = false;
+        for (int i = 0; i < r->nw; i++) {
+            if (held[i])
+                continue; /* this worker is already ahead: wait for the others */
+            struct ckpt_part *c = vg_ring_pop(&r->w[i].ckpt);
+            if (!c)
+                continue;
+            vg_bell_ring(&r->w[i].bell); /* room in its ring */
+            any = true;
+            if (c->number == UINT64_MAX) {
+                done++;
+                ckpt_free(c);
+                continue;
+            }
+            held[i] = c;
+            number = c->number;
+            parts++;
+        }
+        if (parts && parts == r->nw) {
+            /* every worker has handed over checkpoint `number`: merge and write */
+            for (int i = 0; i < r->nw; i++) {
+                struct ckpt_part *c = held[i];
+                for (size_t k = 0; k < c->n; k++)
+                    pending_put(&pend, c->bytes + c->recs[k].plant, c->recs[k].plant_len,
+                                c->bytes + c->recs[k].data, c->recs[k].len);
+                ckpt_free(c);
+                held[i] = NULL;
+            }
+            parts = 0;
+            store_flush(r, &pend, &r->ckpt_meta[number % 64], &failing);
+            continue;
+        }
+        if (!any)
+            vg_bell_wait(&r->store_bell, seen, WAIT_MS);
+    }
+    for (int i = 0; i < r->nw; i++)
+        ckpt_free(held[i]);
+    free(held);
+    r->unsaved = pend.n;
+    pending_clear(&pend);
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -128,6 +352,8 @@ static void *worker_main(void *arg)
         vg_shard_process(w->shard, b, worker_emit, w);
         if (b->watermark != VG_TS_NONE)
             w->progress = b->watermark;
+        if (b->flags & VG_BATCH_BARRIER)
+            ckpt_hand_over(w, b->checkpoint);
         bool eos = b->flags & VG_BATCH_EOS;
         vg_batch_reset(b);
         vg_ring_push(&w->in_free, b);
@@ -136,6 +362,8 @@ static void *worker_main(void *arg)
                 w->cur = out_acquire(w);
             w->progress = VG_TS_MAX;
             out_push(w, VG_BATCH_EOS);
+            if (w->run->persist)
+                ckpt_hand_over(w, UINT64_MAX); /* tell the store thread this worker is done */
             return NULL;
         }
     }
@@ -463,6 +691,27 @@ static int clock_admit(struct run *r, const struct vg_sample *s, unsigned n, str
     return 0;
 }
 
+/*
+ * A checkpoint: ship what is buffered, note where the clock stands, and send
+ * a barrier through every worker.
+ */
+static void checkpoint(struct run *r)
+{
+    uint64_t k = r->ckpt_next++;
+    for (int i = 0; i < r->nw; i++)
+        if (r->w[i].fill && r->w[i].fill->n)
+            in_send(r, &r->w[i], 0);
+    r->ckpt_meta[k % 64] = (struct vg_state_meta){r->start, r->max_ts, r->clock, k};
+    for (int i = 0; i < r->nw; i++) {
+        struct worker *w = &r->w[i];
+        if (!w->fill)
+            w->fill = in_acquire(r, w);
+        w->fill->checkpoint = k;
+        in_send(r, w, VG_BATCH_BARRIER);
+    }
+    r->ckpt_due = vg_clock_wall_ms() + (r->cfg->checkpoint_ms > 0 ? r->cfg->checkpoint_ms : 1000);
+}
+
 /* Move the clock to @p to (never back), e.g. --until at the end or wall time when idle. */
 static void clock_advance(struct run *r, vg_ts to)
 {
@@ -526,6 +775,8 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
         }
         if (n == 0 && cfg->input->ops->live)
             clock_advance(r, vg_clock_wall_ms() - cfg->lateness); /* live and idle: wall time */
+        if (r->persist && vg_clock_wall_ms() >= r->ckpt_due)
+            checkpoint(r);
         if (n == 0 || eof) {
             /* idle or done: ship what is buffered so alerts are not held back */
             for (int i = 0; i < r->nw; i++)
@@ -553,7 +804,8 @@ static int worker_init(struct run *r, struct worker *w, int id)
         vg_ring_init(&w->in, IN_BATCHES, &w->bell) < 0 ||
         vg_ring_init(&w->in_free, IN_BATCHES, &r->reader_bell) < 0 ||
         vg_ring_init(&w->out, OUT_BATCHES, &r->output_bell) < 0 ||
-        vg_ring_init(&w->out_free, OUT_BATCHES, &w->bell) < 0)
+        vg_ring_init(&w->out_free, OUT_BATCHES, &w->bell) < 0 ||
+        vg_ring_init(&w->ckpt, 4, &r->store_bell) < 0)
         return VG_ENOMEM;
     for (int i = 0; i < IN_BATCHES; i++)
         vg_ring_push(&w->in_free, &w->in_pool[i]);
@@ -571,6 +823,49 @@ static void worker_fini(struct worker *w)
     vg_ring_fini(&w->in_free);
     vg_ring_fini(&w->out);
     vg_ring_fini(&w->out_free);
+    struct ckpt_part *c;
+    while (w->ckpt.slots && (c = vg_ring_pop(&w->ckpt)))
+        ckpt_free(c);
+    vg_ring_fini(&w->ckpt);
+}
+
+/* Load every stored plant into the shard that owns it, and the clock, before any input. */
+struct restore_ctx {
+    struct run *r;
+    uint64_t n;
+    struct vg_error *err;
+};
+
+static int restore_one(void *ctx, const char *plant, size_t plant_len, const void *data, size_t len)
+{
+    struct restore_ctx *rc = ctx;
+    struct run *r = rc->r;
+    struct worker *w = &r->w[vg_shard_route(plant, plant_len, (uint32_t)r->nw)];
+    if (vg_shard_import(w->shard, data, len, rc->err) < 0)
+        return rc->err->code;
+    rc->n++;
+    return 0;
+}
+
+static int restore(struct run *r, struct vg_pipeline_stats *st, struct vg_error *err)
+{
+    const struct vg_store_handle *h = r->cfg->store;
+    struct vg_state_meta meta;
+    struct restore_ctx ctx = {r, 0, err};
+    int rc = h->ops->load(h->store, restore_one, &ctx, &meta, err);
+    if (rc < 0)
+        return rc;
+    if (meta.checkpoint) {
+        /* carry on where the last checkpoint left the clock */
+        if (r->start == VG_TS_NONE)
+            r->start = meta.start;
+        r->max_ts = meta.max_ts;
+        if (meta.clock != VG_TS_NONE && (r->clock == VG_TS_NONE || meta.clock > r->clock))
+            r->clock = meta.clock;
+        r->ckpt_next = meta.checkpoint + 1;
+    }
+    r->restored = st->restored = ctx.n;
+    return 0;
 }
 
 static double now_s(void)
@@ -630,6 +925,17 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             rc = vg_error_set(err, VG_ENOMEM, "out of memory for worker %d", i);
             goto out;
         }
+    r->persist = cfg->store && cfg->store->ops && strcmp(cfg->store->ops->scheme, "memory");
+    if (r->persist && restore(r, st, err) < 0) {
+        rc = err->code;
+        goto out;
+    }
+    r->ckpt_due = vg_clock_wall_ms() + (cfg->checkpoint_ms > 0 ? cfg->checkpoint_ms : 1000);
+    if (r->persist && pthread_create(&r->store_thread, NULL, store_main, r)) {
+        rc = vg_error_set(err, VG_ENOMEM, "cannot start the store thread");
+        r->persist = false;
+        goto out;
+    }
     if (pthread_create(&r->out_thread, NULL, output_main, r)) {
         rc = vg_error_set(err, VG_ENOMEM, "cannot start the output thread");
         goto out;
@@ -646,11 +952,15 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     release(&rd, VG_TS_MAX); /* the end of input: nothing later can come before them */
     if (rc == VG_OK)
         clock_advance(r, cfg->until); /* --until: judge absences at the end of input */
+    if (r->persist && started == r->nw)
+        checkpoint(r); /* the last one: everything up to the end of input */
     for (int i = 0; i < r->nw; i++)
         in_send(r, &r->w[i], VG_BATCH_EOS);
     for (int i = 0; i < r->nw; i++)
         pthread_join(r->w[i].thread, NULL);
     pthread_join(r->out_thread, NULL);
+    if (r->persist)
+        pthread_join(r->store_thread, NULL);
     if (rd.dl_rc == 0)
         rd.dl_rc = cfg->dead->ops->flush(cfg->dead->sink, &rd.dl_err);
     if (rc == VG_OK && r->out_rc < 0)
@@ -659,6 +969,12 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
         rc = vg_error_set(err, rd.dl_rc, "%s", rd.dl_err.msg);
     st->clock = r->clock;
     st->start = r->start;
+    st->restored = r->restored;
+    st->checkpoints = r->saved;
+    st->unsaved = r->unsaved;
+    if (rc == VG_OK && r->persist && r->unsaved)
+        rc = vg_error_set(err, VG_EIO, "%llu plant records could not be saved: %s",
+                          (unsigned long long)r->unsaved, r->store_err.msg);
     for (int i = 0; i < r->nw; i++) {
         struct vg_shard_stats s;
         vg_shard_stats(r->w[i].shard, &s);

@@ -17,6 +17,19 @@
  * as `late`. At the end of input the clock moves to --until if that is later.
  * Live sources (MQTT, Kafka) also move the clock with the wall clock when idle;
  * files and stdin are replays and never do.
+ *
+ * State (a store other than memory): before any input, every stored plant
+ * record is imported into the shard that owns the plant, and the clock is
+ * restored from the stored meta. Every checkpoint_ms of wall time, and at the
+ * end, the reader sends a barrier through every worker; after the events
+ * before it, each worker exports the plants it changed since the last one and
+ * hands them to a store thread, which writes them all, then the meta, in
+ * pipelined round trips. The hot path never waits on the store: if it fails,
+ * processing goes on, the latest record of each plant waits (one per plant,
+ * so the buffer is bounded by the state itself, and nothing is dropped), a
+ * line on stderr says state is not being saved, and the next checkpoint tries
+ * again. Not yet in the records: the group stage's counts and messages
+ * waiting in the reorder buffer (lateness > 0).
  */
 #ifndef VG_PIPELINE_H
 #define VG_PIPELINE_H
@@ -38,6 +51,8 @@ struct vg_pipeline_config {
     vg_ts lateness;                   /* allowed lateness of event time (ms) */
     vg_ts start;                      /* clock start, or VG_TS_NONE: the first event's time */
     vg_ts until;                      /* advance the clock to this at the end, or VG_TS_NONE */
+    struct vg_store_handle *store;    /* borrowed; NULL or memory: no checkpoints */
+    vg_ts checkpoint_ms;              /* wall time between checkpoints (default 1000) */
 };
 
 #define VG_REASONS_MAX 16
@@ -57,6 +72,9 @@ struct vg_pipeline_stats {
     uint64_t alerts[4];                /* by status */
     double seconds;
     vg_ts start, clock;                /* the event-time clock's start and end */
+    uint64_t restored;                 /* plant records loaded from the store at start */
+    uint64_t checkpoints;              /* checkpoints saved */
+    uint64_t unsaved;                  /* plant records the store did not take by the end */
     struct vg_rule_summary *rules;     /* n_rules entries when summary */
     struct {
         uint32_t rule;

@@ -43,6 +43,7 @@ struct plant_entry {
     uint32_t key;
     uint32_t maint;        /* first maintenance window (index + 1), 0 = none */
     uint8_t len;
+    uint8_t dirty;         /* changed since the last checkpoint */
     const struct vg_plant *reg;
 };
 
@@ -235,6 +236,7 @@ static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
     pe->len = n;
     pe->reg = vg_registry_plant(sh->reg, p, n);
     pe->maint = 0;
+    pe->dirty = 1;
     uint64_t *bits = sh->rule_bits + (size_t)idx * sh->words;
     memset(bits, 0, sh->words * sizeof *bits);
     for (uint32_t r = 0; r < sh->rs->n_rules; r++)
@@ -657,6 +659,7 @@ void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ct
         struct timer t = heap_pop(sh);
         struct vg_rstate *st = &sh->states[t.state];
         const struct subject *s = &sh->subjects[st->subject];
+        sh->plants[s->plant].dirty = 1;
         st->flags &= (uint8_t)~VG_RS_ARMED;
         sh->st.timers++;
         if (st->flags & VG_RS_MUTED)
@@ -806,6 +809,7 @@ static void maintenance_add(struct vg_shard *sh, const struct vg_batch *b, const
 {
     uint32_t p = plant_get(sh, b->bytes + e->off, e->plant_len);
     mute_add(sh, p, b->bytes + e->off + e->plant_len, e->dev_len, e->from, e->until, false);
+    sh->plants[p].dirty = 1;
     sh->st.maintenance++;
 }
 
@@ -877,6 +881,7 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
             sh->st.reports++;
         }
         struct subject *s = subject_get(sh, hs[i], b->bytes + e->off, e->plant_len, e->dev_len);
+        sh->plants[s->plant].dirty = 1;
         const uint64_t *bits = sh->rule_bits + (size_t)s->plant * sh->words;
         if (sample && (s->qmute || !triggers))
             quality_mute(sh, s, e, triggers);
@@ -1004,7 +1009,19 @@ static uint32_t machine_tag(void)
 
 static const char snapshot_magic[4] = {'V', 'G', 'S', 'N'};
 
+static int export_plants(struct vg_shard *sh, bool dirty_only, vg_snapshot_fn fn, void *ctx);
+
 int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx)
+{
+    return export_plants((struct vg_shard *)sh, false, fn, ctx);
+}
+
+int vg_shard_export_dirty(struct vg_shard *sh, vg_snapshot_fn fn, void *ctx)
+{
+    return export_plants(sh, true, fn, ctx);
+}
+
+static int export_plants(struct vg_shard *sh, bool dirty_only, vg_snapshot_fn fn, void *ctx)
 {
     /* subjects by plant (counting sort) */
     uint32_t *start = calloc((size_t)sh->n_plants + 1, sizeof *start);
@@ -1028,7 +1045,10 @@ int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx)
     int rc = VG_OK;
     const struct vg_ruleset *rs = sh->rs;
     for (uint32_t p = 0; p < sh->n_plants && rc == VG_OK; p++) {
-        const struct plant_entry *pe = &sh->plants[p];
+        struct plant_entry *pe = &sh->plants[p];
+        if (dirty_only && !pe->dirty)
+            continue;
+        pe->dirty = 0;
         w.n = 0;
         put_bytes(&w, snapshot_magic, 4);
         uint16_t version = VG_SNAPSHOT_VERSION;
@@ -1199,6 +1219,7 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
     free(qwin);
     if (r.bad || r.at != r.n)
         return vg_error_set(err, VG_EINVAL, "corrupt state record for plant %.*s", (int)plen, plant);
+    sh->plants[p].dirty = 0; /* exactly what the store holds */
     return VG_OK;
 }
 

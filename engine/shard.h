@@ -89,6 +89,9 @@ typedef int (*vg_snapshot_fn)(void *ctx, const char *plant, size_t plant_len, co
 /** @brief Hand every plant's record to @p fn (in no particular order). @returns 0 or fn's error. */
 int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
 
+/** @brief Like vg_shard_export, for the plants changed since the last call only. */
+int vg_shard_export_dirty(struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
+
 /**
  * @brief Restore one plant from a record made by vg_shard_export (replacing
  * what the shard holds for the same subjects and rules).
