@@ -11,10 +11,11 @@
 extern const struct vg_source_ops vg_file_source;
 extern const struct vg_sink_ops vg_file_sink;
 extern const struct vg_store_ops vg_memory_store;
+extern const struct vg_store_ops vg_redis_store;
 
 static const struct vg_source_ops *const sources[] = {&vg_file_source, NULL};
 static const struct vg_sink_ops *const sinks[] = {&vg_file_sink, NULL};
-static const struct vg_store_ops *const stores[] = {&vg_memory_store, NULL};
+static const struct vg_store_ops *const stores[] = {&vg_memory_store, &vg_redis_store, NULL};
 
 /* "mqtt://x" -> "mqtt"; a path or "-" -> "file"; "memory" -> "memory". */
 static void scheme_of(const char *uri, char *out, size_t cap)
@@ -29,16 +30,18 @@ static void scheme_of(const char *uri, char *out, size_t cap)
     out[n] = 0;
 }
 
-static const char *const planned[] = {"mqtt", "kafka", "redis", NULL};
+/* Transports on the way (issue 4 and after): named, so a user learns they are coming. */
+static const char *const planned_io[] = {"mqtt", "kafka", "redis", NULL};
+static const char *const planned_stores[] = {NULL};
 
-static int unknown(const char *scheme, const char *what, struct vg_error *err)
+static int unknown(const char *scheme, const char *what, const char *const *planned, const char *has,
+                   struct vg_error *err)
 {
     for (const char *const *p = planned; *p; p++)
         if (!strcmp(*p, scheme))
             return vg_error_set(err, VG_EUSAGE, "%s '%s://' is not available in this build of vigil "
-                                "(it has: file paths and -%s)", what, scheme,
-                                !strcmp(what, "state store") ? ", memory" : "");
-    return vg_error_set(err, VG_EUSAGE, "unknown %s scheme '%s://'", what, scheme);
+                                "(it has: %s)", what, scheme, has);
+    return vg_error_set(err, VG_EUSAGE, "unknown %s scheme '%s://' (this build has: %s)", what, scheme, has);
 }
 
 int vg_source_open(const char *uri, struct vg_source_handle *out, struct vg_error *err)
@@ -50,7 +53,7 @@ int vg_source_open(const char *uri, struct vg_source_handle *out, struct vg_erro
             out->ops = *o;
             return (*o)->open(uri, &out->src, err);
         }
-    return unknown(scheme, "input", err);
+    return unknown(scheme, "input", planned_io, "file paths and -", err);
 }
 
 int vg_sink_open(const char *uri, struct vg_sink_handle *out, struct vg_error *err)
@@ -62,7 +65,7 @@ int vg_sink_open(const char *uri, struct vg_sink_handle *out, struct vg_error *e
             out->ops = *o;
             return (*o)->open(uri, &out->sink, err);
         }
-    return unknown(scheme, "output", err);
+    return unknown(scheme, "output", planned_io, "file paths and -", err);
 }
 
 int vg_store_open(const char *uri, struct vg_store_handle *out, struct vg_error *err)
@@ -74,7 +77,10 @@ int vg_store_open(const char *uri, struct vg_store_handle *out, struct vg_error 
             out->ops = *o;
             return (*o)->open(uri, &out->store, err);
         }
-    return unknown(scheme, "state store", err);
+    if (!strcmp(scheme, "file"))
+        return vg_error_set(err, VG_EUSAGE, "unknown state store '%s' (this build has: memory, "
+                            "redis://[:PASSWORD@]HOST:PORT[/DB])", uri);
+    return unknown(scheme, "state store", planned_stores, "memory, redis://[:PASSWORD@]HOST:PORT[/DB]", err);
 }
 
 void vg_source_close(struct vg_source_handle *h)

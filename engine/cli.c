@@ -37,8 +37,8 @@ static const struct flag run_flags[] = {
     {"alerts", "FILE|-", "where alerts go, one JSON object per line (default: - = stdout)"},
     {"sms", "FILE", "where SMS requests go (none are produced by this version)"},
     {"dead-letter", "FILE", "where rejected input goes, with a reason (default: stderr)"},
-    {"state", "URI", "state store: memory (default); redis://[:PASSWORD@]HOST:PORT[/DB] is not "
-                     "available in this version"},
+    {"state", "URI", "state store: memory (default), or redis://[:PASSWORD@]HOST:PORT[/DB] "
+                     "(checkpoints every second; a restart carries on from the last one)"},
     {"threads", "N", "shard workers (default: the number of cores)"},
     {"lateness", "DUR", "allowed lateness of event time, e.g. 5s (default 0s): the clock is the "
                         "largest event time seen less this; older messages go to dead letters as late"},

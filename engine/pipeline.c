@@ -926,6 +926,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             goto out;
         }
     r->persist = cfg->store && cfg->store->ops && strcmp(cfg->store->ops->scheme, "memory");
+    r->ckpt_next = 1; /* 0 in a stored meta means "nothing stored" */
     if (r->persist && restore(r, st, err) < 0) {
         rc = err->code;
         goto out;

@@ -147,11 +147,13 @@ END_TEST
 
 START_TEST(unavailable_state_store_is_named)
 {
+    /* nothing listens on port 1: the message names the address and how to start Redis */
     vgt_write("ok.yaml", "version: 1\nrules:\n  - id: x\n    metric: m\n    grades: [ { level: red, when: value > 1 } ]\n");
     char *out, *err;
     int rc = vigil("run --rules ok.yaml --input /dev/null --state redis://127.0.0.1:1", &out, &err);
-    ck_assert_int_eq(rc, 2);
-    ck_assert_msg(strstr(err, "'redis://' is not available") != NULL, "%s", err);
+    ck_assert_int_eq(rc, 3);
+    ck_assert_msg(strstr(err, "cannot reach Redis at 127.0.0.1:1") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "redis-server --port 1") != NULL, "%s", err);
     free(out);
     free(err);
 }
