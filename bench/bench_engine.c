@@ -5,6 +5,10 @@
  * Owns: its synthetic workload. Must never: be run as a timed test.
  *
  * usage: bench_engine [--series N] [--events N] [--rules DIR] [--repeat R] [--quality 0|1]
+ *                     [--state redis://HOST:PORT]
+ * With --state, the pipeline runs also with that state store (checkpoints every
+ * second) and reports its throughput against memory state and the Redis
+ * commands per 1,000 events.
  * --quality 0 gives DESIGN.md's sample line shape (no optional fields).
  * Lines cycle round-robin over N series (plant x device x metric), the worst
  * case for caches: every event touches a different series.
@@ -17,6 +21,7 @@
 #include "engine/json.h"
 #include "engine/pipeline.h"
 #include "engine/shard.h"
+#include "engine/adapter.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +119,7 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     size_t series = 1000000, events = 4000000;
-    const char *rules_dir = NULL;
+    const char *rules_dir = NULL, *state_uri = NULL;
     int repeat = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--series"))
@@ -123,6 +128,8 @@ int main(int argc, char **argv)
             events = strtoull(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--rules"))
             rules_dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--state"))
+            state_uri = argv[i + 1];
         else if (!strcmp(argv[i], "--quality"))
             with_quality = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--repeat"))
@@ -246,26 +253,55 @@ int main(int argc, char **argv)
         fputc('\n', f);
     }
     fclose(f);
+    double mem_rate[3] = {0};
     for (int threads = 1; threads <= 2; threads++) {
-        for (int r = 0; r < repeat; r++) {
-            struct vg_source_handle in;
-            struct vg_sink_handle out, dead;
-            struct vg_error err;
-            vg_source_open(input_path, &in, &err);
-            vg_sink_open("/dev/null", &out, &err);
-            vg_sink_open("/dev/null", &dead, &err);
-            struct vg_pipeline_config cfg = {rs, reg, &in, &out, &dead, threads, false, 0, VG_TS_NONE, VG_TS_NONE, NULL, 0};
-            struct vg_pipeline_stats ps;
-            vg_pipeline_run(&cfg, &ps, &err);
-            t[r] = ps.seconds;
-            vg_pipeline_stats_fini(&ps);
-            vg_source_close(&in);
-            vg_sink_close(&out);
-            vg_sink_close(&dead);
+        for (int variant = 0; variant < (state_uri ? 2 : 1); variant++) {
+            uint64_t cmds = 0, ckpts = 0;
+            for (int r = 0; r < repeat; r++) {
+                struct vg_source_handle in;
+                struct vg_sink_handle out, dead;
+                struct vg_store_handle store = {0};
+                struct vg_error err;
+                vg_source_open(input_path, &in, &err);
+                vg_sink_open("/dev/null", &out, &err);
+                vg_sink_open("/dev/null", &dead, &err);
+                if (variant) {
+                    /* a fresh prefix per run: each run starts with an empty store */
+                    char uri[512];
+                    snprintf(uri, sizeof uri, "%s%sprefix=bench%d_%d_%d", state_uri,
+                             strchr(state_uri, '?') ? "&" : "?", (int)getpid(), threads, r);
+                    if (vg_store_open(uri, &store, &err) < 0) {
+                        fprintf(stderr, "bench_engine: %s\n", err.msg);
+                        return 1;
+                    }
+                }
+                struct vg_pipeline_config cfg = {rs, reg, &in, &out, &dead, threads, false, 0,
+                                                 VG_TS_NONE, VG_TS_NONE, variant ? &store : NULL, 1000};
+                struct vg_pipeline_stats ps;
+                if (vg_pipeline_run(&cfg, &ps, &err) < 0)
+                    fprintf(stderr, "bench_engine: %s\n", err.msg);
+                t[r] = ps.seconds;
+                cmds = ps.records_saved + ps.checkpoints; /* one SET per record, one HSET per checkpoint */
+                ckpts = ps.checkpoints;
+                vg_pipeline_stats_fini(&ps);
+                vg_source_close(&in);
+                vg_sink_close(&out);
+                vg_sink_close(&dead);
+                if (variant)
+                    vg_store_close(&store);
+            }
+            double s = median(t, repeat), rate = (double)L.n / s / 1e6;
+            if (!variant) {
+                mem_rate[threads] = rate;
+                printf("pipeline, reader + %d worker%s + output:   %6.2f M events/s\n", threads,
+                       threads == 1 ? " " : "s", rate);
+            } else {
+                printf("  with Redis state (%llu checkpoints): %6.2f M events/s = %3.0f %% of memory "
+                       "state; %.2f Redis commands per 1,000 events\n",
+                       (unsigned long long)ckpts, rate, 100.0 * rate / mem_rate[threads],
+                       1000.0 * (double)cmds / (double)L.n);
+            }
         }
-        double s = median(t, repeat);
-        printf("pipeline, reader + %d worker%s + output: %6.2f M events/s\n", threads,
-               threads == 1 ? " " : "s", (double)L.n / s / 1e6);
     }
     unlink(input_path);
     if (rules_dir == rules_path)

@@ -87,7 +87,7 @@ struct run {
     vg_ts ckpt_due;                     /* wall time of the next checkpoint */
     pthread_t store_thread;
     struct vg_bell store_bell;
-    uint64_t saved, restored, unsaved;
+    uint64_t saved, restored, unsaved, records_saved;
     int store_rc;
     struct vg_error store_err;
 };
@@ -275,6 +275,7 @@ static void store_flush(struct run *r, struct pending *p, const struct vg_state_
     *failing = false;
     r->store_rc = 0;
     r->saved++;
+    r->records_saved += n;
     pending_clear(p);
 }
 
@@ -972,6 +973,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     st->start = r->start;
     st->restored = r->restored;
     st->checkpoints = r->saved;
+    st->records_saved = r->records_saved;
     st->unsaved = r->unsaved;
     if (rc == VG_OK && r->persist && r->unsaved)
         rc = vg_error_set(err, VG_EIO, "%llu plant records could not be saved: %s",

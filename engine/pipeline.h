@@ -74,6 +74,7 @@ struct vg_pipeline_stats {
     vg_ts start, clock;                /* the event-time clock's start and end */
     uint64_t restored;                 /* plant records loaded from the store at start */
     uint64_t checkpoints;              /* checkpoints saved */
+    uint64_t records_saved;            /* plant records written (one SET each) */
     uint64_t unsaved;                  /* plant records the store did not take by the end */
     struct vg_rule_summary *rules;     /* n_rules entries when summary */
     struct {

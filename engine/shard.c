@@ -951,10 +951,10 @@ struct wbuf {
 static void put_bytes(struct wbuf *w, const void *v, size_t n)
 {
     if (w->n + n > w->cap) {
-        size_t c = w->cap ? w->cap * 2 : 4096;
-        while (c < w->n + n)
+        size_t need = w->n + n, c = w->cap > 4096 ? w->cap : 4096;
+        while (c < need && c < SIZE_MAX / 2)
             c *= 2;
-        char *q = realloc(w->p, c);
+        char *q = c >= need ? realloc(w->p, c) : NULL;
         if (!q)
             abort();
         w->p = q;
