@@ -257,3 +257,148 @@ void vg_group_advance(struct vg_group_stage *gs, vg_ts safe,
     memmove(gs->pend, gs->pend + done, (gs->n_pend - done) * sizeof *gs->pend);
     gs->n_pend -= done;
 }
+
+/* ---- checkpoint record --------------------------------------------------- */
+
+static uint64_t ruleset_fingerprint(const struct vg_ruleset *rs)
+{
+    uint64_t h = rs->n_rules;
+    for (uint32_t i = 0; i < rs->n_rules; i++) {
+        h = vg_hash64(rs->rules[i].id, strlen(rs->rules[i].id), h);
+        h = vg_hash64(rs->rules[i].version, strlen(rs->rules[i].version), h);
+    }
+    return h;
+}
+
+struct gbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+};
+
+static void gput(struct gbuf *b, const void *v, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t c = b->cap > 4096 ? b->cap : 4096;
+        while (c < b->n + n && c < SIZE_MAX / 2)
+            c *= 2;
+        char *q = c >= b->n + n ? realloc(b->p, c) : NULL;
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = c;
+    }
+    memcpy(b->p + b->n, v, n);
+    b->n += n;
+}
+
+static void gput_map(struct gbuf *b, const struct map *m)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->cap; i++)
+        n += m->keys[i] != NULL;
+    gput(b, &n, sizeof n);
+    for (uint32_t i = 0; i < m->cap; i++) {
+        if (!m->keys[i])
+            continue;
+        uint16_t len = (uint16_t)strlen(m->keys[i]);
+        gput(b, &len, sizeof len);
+        gput(b, m->keys[i], len);
+        gput(b, &m->vals[i], sizeof m->vals[i]);
+    }
+}
+
+int vg_group_export(const struct vg_group_stage *gs, char **out, size_t *len)
+{
+    struct gbuf b = {0};
+    uint32_t version = 1;
+    uint64_t fp = ruleset_fingerprint(gs->rs);
+    gput(&b, "VGGR", 4);
+    gput(&b, &version, sizeof version);
+    gput(&b, &fp, sizeof fp);
+    gput(&b, &gs->n_region, sizeof gs->n_region);
+    for (uint32_t i = 0; i < gs->n_region; i++)
+        gput(&b, &gs->region[i], sizeof gs->region[i]);
+    gput_map(&b, &gs->regions);
+    gput_map(&b, &gs->qualifies);
+    gput_map(&b, &gs->plant_count);
+    gput(&b, &gs->n_pend, sizeof gs->n_pend);
+    gput(&b, gs->pend, (size_t)gs->n_pend * sizeof *gs->pend);
+    if (b.oom) {
+        free(b.p);
+        return VG_ENOMEM;
+    }
+    *out = b.p;
+    *len = b.n;
+    return VG_OK;
+}
+
+struct grd {
+    const char *p;
+    size_t n, at;
+    bool bad;
+};
+
+static bool gget(struct grd *r, void *v, size_t n)
+{
+    if (r->bad || r->at + n > r->n) {
+        r->bad = true;
+        return false;
+    }
+    memcpy(v, r->p + r->at, n);
+    r->at += n;
+    return true;
+}
+
+static void gget_map(struct grd *r, struct map *m)
+{
+    uint32_t n = 0;
+    if (!gget(r, &n, sizeof n))
+        return;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        uint16_t len;
+        char key[512];
+        uint32_t val;
+        if (!gget(r, &len, sizeof len) || len >= sizeof key || !gget(r, key, len) ||
+            !gget(r, &val, sizeof val))
+            return;
+        key[len] = 0;
+        *map_get(m, key, true) = val;
+    }
+}
+
+int vg_group_import(struct vg_group_stage *gs, const void *data, size_t len, struct vg_error *err)
+{
+    struct grd r = {data, len, 0, false};
+    char magic[4];
+    uint32_t version, n_region, n_pend;
+    uint64_t fp;
+    if (!gget(&r, magic, 4) || memcmp(magic, "VGGR", 4) || !gget(&r, &version, sizeof version) ||
+        version != 1 || !gget(&r, &fp, sizeof fp))
+        return vg_error_set(err, VG_EINVAL, "not a vigil group-stage record of version 1");
+    if (fp != ruleset_fingerprint(gs->rs))
+        return VG_OK; /* rules changed since: group counts start afresh */
+    if (!gget(&r, &n_region, sizeof n_region) || n_region > len / sizeof(struct region))
+        return vg_error_set(err, VG_EINVAL, "corrupt group-stage record");
+    gs->region = realloc(gs->region, ((size_t)n_region + 1) * sizeof *gs->region);
+    gs->cap_region = n_region + 1;
+    for (uint32_t i = 0; i < n_region; i++)
+        gget(&r, &gs->region[i], sizeof gs->region[i]);
+    gs->n_region = n_region;
+    gget_map(&r, &gs->regions);
+    gget_map(&r, &gs->qualifies);
+    gget_map(&r, &gs->plant_count);
+    if (!gget(&r, &n_pend, sizeof n_pend) || n_pend > len / sizeof(struct pending))
+        return vg_error_set(err, VG_EINVAL, "corrupt group-stage record");
+    gs->pend = realloc(gs->pend, ((size_t)n_pend + 1) * sizeof *gs->pend);
+    gs->cap_pend = n_pend + 1;
+    gget(&r, gs->pend, (size_t)n_pend * sizeof *gs->pend);
+    gs->n_pend = n_pend;
+    if (r.bad || r.at != r.n)
+        return vg_error_set(err, VG_EINVAL, "corrupt group-stage record");
+    return VG_OK;
+}

@@ -17,6 +17,7 @@
 #define VG_GROUP_H
 
 #include "engine/alert.h"
+#include "engine/error.h"
 
 struct vg_group_stage;
 
@@ -34,5 +35,23 @@ void vg_group_offer(struct vg_group_stage *gs, const struct vg_alert *a);
 void vg_group_advance(struct vg_group_stage *gs, vg_ts safe,
                       void (*emit)(void *ctx, const struct vg_alert *a), void *ctx);
 
+
+/** The plant name under which the group stage's state record is stored. */
+#define VG_GROUP_RECORD "~group"
+
+/**
+ * @brief The group stage's whole state (regions, members counted, member
+ * alerts waiting for the workers' progress) as one record, tagged with a
+ * fingerprint of the rule set. @p *out is malloc'd (caller frees).
+ * @returns 0 or VG_ENOMEM. @thread output
+ */
+int vg_group_export(const struct vg_group_stage *gs, char **out, size_t *len);
+
+/**
+ * @brief Restore a record made by vg_group_export. A record of another rule
+ * set (any rule changed) is ignored: group counts then start afresh.
+ * @returns 0, or VG_EINVAL for a damaged record. @thread before the output thread starts
+ */
+int vg_group_import(struct vg_group_stage *gs, const void *data, size_t len, struct vg_error *err);
 
 #endif

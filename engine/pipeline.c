@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define IN_BATCHES 16     /* input batches per worker */
 #define OUT_BATCHES 8     /* alert batches per worker */
@@ -25,6 +26,7 @@
 struct out_batch {
     uint32_t n, flags;
     vg_ts progress;        /* no later alert of this worker has an earlier `at` */
+    uint64_t checkpoint;   /* VG_BATCH_BARRIER: the worker passed this checkpoint */
     struct vg_alert a[OUT_ALERTS];
 };
 
@@ -87,6 +89,9 @@ struct run {
     vg_ts ckpt_due;                     /* wall time of the next checkpoint */
     pthread_t store_thread;
     struct vg_bell store_bell;
+    struct vg_ring group_ckpt;          /* output -> store thread: the group stage's record */
+    uint64_t *barrier_seen;             /* per worker: the last checkpoint it passed (output side) */
+    uint64_t group_next;                /* output side: the next checkpoint to export the group at */
     uint64_t saved, restored, unsaved, records_saved;
     int store_rc;
     struct vg_error store_err;
@@ -95,6 +100,8 @@ struct run {
 /* ---- worker ------------------------------------------------------------- */
 
 static void ckpt_hand_over(struct worker *w, uint64_t number);
+static int ckpt_add(void *ctx, const char *plant, size_t plant_len, const void *data, size_t len);
+static void ckpt_free(struct ckpt_part *c);
 
 static struct out_batch *out_acquire(struct worker *w)
 {
@@ -287,8 +294,9 @@ static void *store_main(void *arg)
     int done = 0;
     uint64_t number = 0;   /* the checkpoint being gathered */
     int parts = 0;         /* parts of it received */
-    struct ckpt_part **held = calloc((size_t)r->nw, sizeof *held);
-    while (done < r->nw) {
+    int need = r->nw + (r->group ? 1 : 0), sources = need;
+    struct ckpt_part **held = calloc((size_t)r->nw + 1, sizeof *held);
+    while (done < sources) {
         uint32_t seen = vg_bell_read(&r->store_bell);
         bool any = false;
         for (int i = 0; i < r->nw; i++) {
@@ -308,9 +316,22 @@ static void *store_main(void *arg)
             number = c->number;
             parts++;
         }
-        if (parts && parts == r->nw) {
-            /* every worker has handed over checkpoint `number`: merge and write */
-            for (int i = 0; i < r->nw; i++) {
+        if (r->group && !held[r->nw]) {
+            struct ckpt_part *c = vg_ring_pop(&r->group_ckpt);
+            if (c) {
+                any = true;
+                if (c->number == UINT64_MAX) {
+                    done++;
+                    ckpt_free(c);
+                } else {
+                    held[r->nw] = c;
+                    parts++;
+                }
+            }
+        }
+        if (parts && parts == need) {
+            /* every worker (and the group stage) handed over checkpoint `number`: write */
+            for (int i = 0; i < need; i++) {
                 struct ckpt_part *c = held[i];
                 for (size_t k = 0; k < c->n; k++)
                     pending_put(&pend, c->bytes + c->recs[k].plant, c->recs[k].plant_len,
@@ -325,7 +346,7 @@ static void *store_main(void *arg)
         if (!any)
             vg_bell_wait(&r->store_bell, seen, WAIT_MS);
     }
-    for (int i = 0; i < r->nw; i++)
+    for (int i = 0; i < need; i++)
         ckpt_free(held[i]);
     free(held);
     r->unsaved = pend.n;
@@ -353,8 +374,16 @@ static void *worker_main(void *arg)
         vg_shard_process(w->shard, b, worker_emit, w);
         if (b->watermark != VG_TS_NONE)
             w->progress = b->watermark;
-        if (b->flags & VG_BATCH_BARRIER)
+        if (b->flags & VG_BATCH_BARRIER) {
             ckpt_hand_over(w, b->checkpoint);
+            if (w->run->group) {
+                /* the group stage checkpoints once every worker's alerts before it are in */
+                if (!w->cur)
+                    w->cur = out_acquire(w);
+                w->cur->checkpoint = b->checkpoint;
+                out_push(w, VG_BATCH_BARRIER);
+            }
+        }
         bool eos = b->flags & VG_BATCH_EOS;
         vg_batch_reset(b);
         vg_ring_push(&w->in_free, b);
@@ -439,6 +468,28 @@ static void output_one(struct run *r, const struct vg_alert *a)
     r->out_rc = cfg->alerts->ops->write(cfg->alerts->sink, r->fmt, (size_t)n, &r->out_err);
 }
 
+/* Every worker has passed checkpoint k: hand the group stage's state to the store. */
+static void group_checkpoints(struct run *r)
+{
+    for (;;) {
+        uint64_t k = r->group_next;
+        for (int i = 0; i < r->nw; i++)
+            if (r->barrier_seen[i] < k)
+                return;
+        struct ckpt_part *c = calloc(1, sizeof *c);
+        char *data;
+        size_t len;
+        if (!c || vg_group_export(r->group, &data, &len) < 0)
+            abort();
+        c->number = k;
+        ckpt_add(c, VG_GROUP_RECORD, strlen(VG_GROUP_RECORD), data, len);
+        free(data);
+        while (!vg_ring_push(&r->group_ckpt, c))
+            usleep(1000); /* the store thread is behind */
+        r->group_next = k + 1;
+    }
+}
+
 static void *output_main(void *arg)
 {
     struct run *r = arg;
@@ -457,6 +508,8 @@ static void *output_main(void *arg)
                 }
                 if (ob->progress != VG_TS_NONE)
                     r->progress[i] = ob->progress;
+                if (ob->flags & VG_BATCH_BARRIER)
+                    r->barrier_seen[i] = ob->checkpoint;
                 if (ob->flags & VG_BATCH_EOS)
                     done++;
                 vg_ring_push(&w->out_free, ob);
@@ -470,12 +523,21 @@ static void *output_main(void *arg)
                 safe = r->progress[i] < safe ? r->progress[i] : safe;
             if (safe != VG_TS_NONE)
                 vg_group_advance(r->group, safe, output_group, r);
+            if (r->persist)
+                group_checkpoints(r);
         }
         if (!any) {
             if (r->out_rc == 0)
                 r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
             vg_bell_wait(&r->output_bell, seen, WAIT_MS);
         }
+    }
+    if (r->persist && r->group) {
+        group_checkpoints(r);
+        struct ckpt_part *end = calloc(1, sizeof *end);
+        end->number = UINT64_MAX;
+        while (!vg_ring_push(&r->group_ckpt, end))
+            usleep(1000);
     }
     vg_group_advance(r->group, VG_TS_MAX, output_group, r); /* every worker is done */
     if (r->out_rc == 0)
@@ -841,6 +903,8 @@ static int restore_one(void *ctx, const char *plant, size_t plant_len, const voi
 {
     struct restore_ctx *rc = ctx;
     struct run *r = rc->r;
+    if (plant_len == strlen(VG_GROUP_RECORD) && !memcmp(plant, VG_GROUP_RECORD, plant_len))
+        return r->group ? vg_group_import(r->group, data, len, rc->err) : 0;
     struct worker *w = &r->w[vg_shard_route(plant, plant_len, (uint32_t)r->nw)];
     if (vg_shard_import(w->shard, data, len, rc->err) < 0)
         return rc->err->code;
@@ -928,10 +992,16 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
         }
     r->persist = cfg->store && cfg->store->ops && strcmp(cfg->store->ops->scheme, "memory");
     r->ckpt_next = 1; /* 0 in a stored meta means "nothing stored" */
+    r->barrier_seen = calloc((size_t)r->nw + 1, sizeof *r->barrier_seen);
+    if (!r->barrier_seen || vg_ring_init(&r->group_ckpt, 4, &r->store_bell) < 0) {
+        rc = vg_error_set(err, VG_ENOMEM, "out of memory");
+        goto out;
+    }
     if (r->persist && restore(r, st, err) < 0) {
         rc = err->code;
         goto out;
     }
+    r->group_next = r->ckpt_next;
     r->ckpt_due = vg_clock_wall_ms() + (cfg->checkpoint_ms > 0 ? cfg->checkpoint_ms : 1000);
     if (r->persist && pthread_create(&r->store_thread, NULL, store_main, r)) {
         rc = vg_error_set(err, VG_ENOMEM, "cannot start the store thread");
@@ -1017,6 +1087,13 @@ out:
             worker_fini(&r->w[i]);
     free(r->w);
     free(r->progress);
+    free(r->barrier_seen);
+    {
+        struct ckpt_part *c;
+        while (r->group_ckpt.slots && (c = vg_ring_pop(&r->group_ckpt)))
+            ckpt_free(c);
+        vg_ring_fini(&r->group_ckpt);
+    }
     vg_group_destroy(r->group);
     free(r->rules);
     free(r->top);

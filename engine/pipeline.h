@@ -28,8 +28,9 @@
  * processing goes on, the latest record of each plant waits (one per plant,
  * so the buffer is bounded by the state itself, and nothing is dropped), a
  * line on stderr says state is not being saved, and the next checkpoint tries
- * again. Not yet in the records: the group stage's counts and messages
- * waiting in the reorder buffer (lateness > 0).
+ * again. The group stage hands over its own record once every worker has
+ * passed the barrier. Not yet in the records: messages waiting in the
+ * reorder buffer (lateness > 0).
  */
 #ifndef VG_PIPELINE_H
 #define VG_PIPELINE_H
