@@ -278,7 +278,7 @@ struct gbuf {
 
 static void gput(struct gbuf *b, const void *v, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0) /* nothing to copy (v may be NULL) */
         return;
     if (b->n + n > b->cap) {
         size_t c = b->cap > 4096 ? b->cap : 4096;
@@ -345,6 +345,8 @@ struct grd {
 
 static bool gget(struct grd *r, void *v, size_t n)
 {
+    if (n == 0)
+        return !r->bad;
     if (r->bad || r->at + n > r->n) {
         r->bad = true;
         return false;
