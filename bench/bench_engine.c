@@ -5,7 +5,7 @@
  * Owns: its synthetic workload. Must never: be run as a timed test.
  *
  * usage: bench_engine [--series N] [--events N] [--rules DIR] [--repeat R] [--quality 0|1]
- *                     [--state redis://HOST:PORT]
+ *                     [--state redis://HOST:PORT] [--checkpoint-ms MS]
  * With --state, the pipeline runs also with that state store (checkpoints every
  * second) and reports its throughput against memory state and the Redis
  * commands per 1,000 events.
@@ -120,6 +120,7 @@ int main(int argc, char **argv)
 {
     size_t series = 1000000, events = 4000000;
     const char *rules_dir = NULL, *state_uri = NULL;
+    long long ckpt_ms = 1000;
     int repeat = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--series"))
@@ -130,6 +131,8 @@ int main(int argc, char **argv)
             rules_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--state"))
             state_uri = argv[i + 1];
+        else if (!strcmp(argv[i], "--checkpoint-ms"))
+            ckpt_ms = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--quality"))
             with_quality = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--repeat"))
@@ -276,7 +279,7 @@ int main(int argc, char **argv)
                     }
                 }
                 struct vg_pipeline_config cfg = {rs, reg, &in, &out, &dead, threads, false, 0,
-                                                 VG_TS_NONE, VG_TS_NONE, variant ? &store : NULL, 1000};
+                                                 VG_TS_NONE, VG_TS_NONE, variant ? &store : NULL, ckpt_ms};
                 struct vg_pipeline_stats ps;
                 if (vg_pipeline_run(&cfg, &ps, &err) < 0)
                     fprintf(stderr, "bench_engine: %s\n", err.msg);

@@ -39,6 +39,7 @@ static const struct flag run_flags[] = {
     {"dead-letter", "FILE", "where rejected input goes, with a reason (default: stderr)"},
     {"state", "URI", "state store: memory (default), or redis://[:PASSWORD@]HOST:PORT[/DB] "
                      "(checkpoints every second; a restart carries on from the last one)"},
+    {"checkpoint-interval", "DUR", "with a state store: wall time between checkpoints (default 1s)"},
     {"threads", "N", "shard workers (default: the number of cores)"},
     {"lateness", "DUR", "allowed lateness of event time, e.g. 5s (default 0s): the clock is the "
                         "largest event time seen less this; older messages go to dead letters as late"},
@@ -67,7 +68,8 @@ static const struct command commands[] = {
      check_flags, cmd_check},
     {"run", "vigil run [--config FILE] [--rules PATH]... [--registry FILE] [--input FILE|-]\n"
             "          [--alerts FILE|-] [--sms FILE] [--dead-letter FILE] [--state URI]\n"
-            "          [--threads N] [--lateness DUR] [--start TS] [--until TS] [--summary]",
+            "          [--threads N] [--lateness DUR] [--start TS] [--until TS] [--summary]\n"
+            "          [--checkpoint-interval DUR]",
      "Apply the rules to telemetry and write graded alerts. With no flags: read stdin, load "
      "./rules, keep state in memory, write alerts to stdout.",
      run_flags, cmd_run},
@@ -354,8 +356,14 @@ static int cmd_run(int argc, char **argv)
         }
         threads = (int)t;
     }
-    vg_ts lateness = 0, start = VG_TS_NONE, until = VG_TS_NONE;
+    vg_ts lateness = 0, start = VG_TS_NONE, until = VG_TS_NONE, ckpt = 1000;
     const char *why;
+    if ((v = get(c, &p, "checkpoint-interval")) &&
+        (vg_duration_parse(v, strlen(v), &ckpt, &why) < 0 || ckpt <= 0)) {
+        fprintf(stderr, "vigil run: --checkpoint-interval '%s': %s\n", v, ckpt <= 0 ? "must be longer than 0s" : why);
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
     if ((v = get(c, &p, "lateness")) && vg_duration_parse(v, strlen(v), &lateness, &why) < 0) {
         fprintf(stderr, "vigil run: --lateness '%s': %s\n", v, why);
         rc = VG_EXIT_USAGE;
@@ -405,7 +413,7 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     struct vg_pipeline_config cfg = {rs, reg, &in, &alerts, &dead, threads, has(c, &p, "summary"),
-                                     lateness, start, until, &store, 1000};
+                                     lateness, start, until, &store, ckpt};
     struct vg_pipeline_stats st;
     int prc = vg_pipeline_run(&cfg, &st, &err);
     vg_pipeline_print(&st, rs, stderr);

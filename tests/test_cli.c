@@ -60,6 +60,8 @@ static const struct usage_case usage_cases[] = {
     {"run --lateness 5x", 2, "err", "--lateness '5x'", 1},
     {"run --until yesterday", 2, "err", "--until 'yesterday'", 1},
     {"run --summary=yes", 2, "err", "takes no value", 1},
+    {"run --checkpoint-interval 0", 2, "err", "must be longer than 0s", 1},
+    {"run --checkpoint-interval soon", 2, "err", "--checkpoint-interval 'soon'", 1},
 };
 
 START_TEST(usage)
