@@ -497,6 +497,35 @@ static int grade_level(struct vg_yaml *y, yaml_node_t *g, const struct vg_rule *
     return 0;
 }
 
+/* A grades list: a non-empty sequence of at most VG_GRADES_MAX items. @returns how many to read. */
+static size_t grade_list(struct vg_yaml *y, yaml_node_t *grades, const char *not_a_list, int *rc)
+{
+    if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start) {
+        *rc = vg_yaml_error(y, grades, "%s", not_a_list);
+        return 0;
+    }
+    size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
+    if (cnt > VG_GRADES_MAX) {
+        *rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
+        cnt = VG_GRADES_MAX;
+    }
+    return cnt;
+}
+
+/* Item @p i of a grades list, if it is a mapping (its unknown keys are reported); else NULL. */
+static yaml_node_t *grade_item(struct vg_yaml *y, yaml_node_t *grades, size_t i, const char *what,
+                               const char *not_a_map, const char *const *keys, int *rc)
+{
+    yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]);
+    if (!vg_yaml_is_map(g)) {
+        *rc = vg_yaml_error(y, g, "%s", not_a_map);
+        return NULL;
+    }
+    if (vg_yaml_check_keys(y, g, what, keys) < 0)
+        *rc = VG_EINVAL;
+    return g;
+}
+
 /* `grades: [ { level, when, for } ]` of a threshold or group rule. */
 static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp, struct vg_rule *r)
 {
@@ -506,20 +535,13 @@ static int load_grades(struct vg_yaml *y, yaml_node_t *n, struct names_ctx *ncp,
     if (!grades) {
         if (!vg_yaml_get(y, n, "absent"))
             rc = vg_yaml_error(y, n, "a rule needs 'grades', e.g. [ { level: yellow, when: value > 25 } ]");
-    } else if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start) {
-        rc = vg_yaml_error(y, grades, "grades must be a non-empty list of { level, when }");
     } else {
-        size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
-        if (cnt > VG_GRADES_MAX)
-            rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
-        for (size_t i = 0; i < cnt && i < VG_GRADES_MAX; i++) {
-            yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]), *gv;
-            if (!vg_yaml_is_map(g)) {
-                rc = vg_yaml_error(y, g, "a grade must be a mapping { level, when }");
+        size_t cnt = grade_list(y, grades, "grades must be a non-empty list of { level, when }", &rc);
+        for (size_t i = 0; i < cnt; i++) {
+            yaml_node_t *g = grade_item(y, grades, i, "grade", "a grade must be a mapping { level, when }",
+                                        grade_keys, &rc), *gv;
+            if (!g)
                 continue;
-            }
-            if (vg_yaml_check_keys(y, g, "grade", grade_keys) < 0)
-                rc = VG_EINVAL;
             struct vg_grade gr = {0};
             gr.for_ms = VG_TS_NONE;
             bool ok = grade_level(y, g, r, "a grade", &gr.level) == 0;
@@ -598,19 +620,13 @@ static int load_absent(struct vg_yaml *y, yaml_node_t *absent, struct vg_rule *r
     yaml_node_t *grades = vg_yaml_get(y, absent, "grades");
     if (!grades)
         return vg_yaml_error(y, absent, "absent needs 'grades', e.g. [ { level: yellow, after: 3d } ]");
-    if (!vg_yaml_is_seq(grades) || grades->data.sequence.items.top == grades->data.sequence.items.start)
-        return vg_yaml_error(y, grades, "absent.grades must be a non-empty list of { level, after }");
-    size_t cnt = (size_t)(grades->data.sequence.items.top - grades->data.sequence.items.start);
-    if (cnt > VG_GRADES_MAX)
-        rc = vg_yaml_error(y, grades, "at most %d grades (one per level)", VG_GRADES_MAX);
-    for (size_t i = 0; i < cnt && i < VG_GRADES_MAX; i++) {
-        yaml_node_t *g = vg_yaml_node(y, grades->data.sequence.items.start[i]), *gv;
-        if (!vg_yaml_is_map(g)) {
-            rc = vg_yaml_error(y, g, "an absence grade must be a mapping { level, after }");
+    size_t cnt = grade_list(y, grades, "absent.grades must be a non-empty list of { level, after }", &rc);
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *g = grade_item(y, grades, i, "absence grade",
+                                    "an absence grade must be a mapping { level, after }",
+                                    absent_grade_keys, &rc), *gv;
+        if (!g)
             continue;
-        }
-        if (vg_yaml_check_keys(y, g, "absence grade", absent_grade_keys) < 0)
-            rc = VG_EINVAL;
         struct vg_grade gr = {0};
         bool ok = grade_level(y, g, r, "an absence grade", &gr.level) == 0;
         if (!(gv = vg_yaml_get(y, g, "after")))
