@@ -5,63 +5,19 @@
  */
 #include "engine/group.h"
 #include "engine/hash.h"
+#include "engine/strmap.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A small string-keyed map: key -> index into a side array. */
-struct map {
-    char **keys;
-    uint32_t *vals;
-    uint32_t cap, n;
-};
-
-static uint32_t *map_get(struct map *m, const char *key, bool create)
+static uint32_t *map_get(struct vg_strmap *m, const char *key, bool create)
 {
-    if (create && (m->n + 1) * 2 > m->cap) {
-        uint32_t cap = m->cap ? m->cap * 2 : 64;
-        char **keys = calloc(cap, sizeof *keys);
-        uint32_t *vals = calloc(cap, sizeof *vals);
-        for (uint32_t i = 0; i < m->cap; i++) {
-            if (!m->keys[i])
-                continue;
-            uint32_t k = (uint32_t)vg_hash64(m->keys[i], strlen(m->keys[i]), 7) & (cap - 1);
-            while (keys[k])
-                k = (k + 1) & (cap - 1);
-            keys[k] = m->keys[i];
-            vals[k] = m->vals[i];
-        }
-        free(m->keys);
-        free(m->vals);
-        m->keys = keys;
-        m->vals = vals;
-        m->cap = cap;
-    }
-    if (!m->cap)
-        return NULL;
-    uint32_t k = (uint32_t)vg_hash64(key, strlen(key), 7) & (m->cap - 1);
-    for (;; k = (k + 1) & (m->cap - 1)) {
-        if (!m->keys[k]) {
-            if (!create)
-                return NULL;
-            m->keys[k] = strdup(key);
-            m->vals[k] = 0;
-            m->n++;
-            return &m->vals[k];
-        }
-        if (!strcmp(m->keys[k], key))
-            return &m->vals[k];
-    }
-}
-
-static void map_free(struct map *m)
-{
-    for (uint32_t i = 0; i < m->cap; i++)
-        free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
+    uint32_t *v = vg_strmap_get(m, key, strlen(key), create);
+    if (!v && create)
+        abort(); /* out of memory in the group stage */
+    return v;
 }
 
 /* One region of one group rule. */
@@ -81,11 +37,11 @@ struct pending {
 
 struct vg_group_stage {
     const struct vg_ruleset *rs;
-    struct map regions;          /* "rule|code" -> index into region[] */
+    struct vg_strmap regions;          /* "rule|code" -> index into region[] */
     struct region *region;
     uint32_t n_region, cap_region;
-    struct map qualifies;        /* "group|plant|device" -> 1 while the member alert counts */
-    struct map plant_count;      /* "group|code|plant" -> qualifying member alerts of the plant */
+    struct vg_strmap qualifies;        /* "group|plant|device" -> 1 while the member alert counts */
+    struct vg_strmap plant_count;      /* "group|code|plant" -> qualifying member alerts of the plant */
     struct pending *pend;
     uint32_t n_pend, cap_pend;
     char plants_json[4096];
@@ -105,9 +61,9 @@ void vg_group_destroy(struct vg_group_stage *gs)
 {
     if (!gs)
         return;
-    map_free(&gs->regions);
-    map_free(&gs->qualifies);
-    map_free(&gs->plant_count);
+    vg_strmap_fini(&gs->regions);
+    vg_strmap_fini(&gs->qualifies);
+    vg_strmap_fini(&gs->plant_count);
     free(gs->region);
     free(gs->pend);
     free(gs);
@@ -296,7 +252,7 @@ static void gput(struct gbuf *b, const void *v, size_t n)
     b->n += n;
 }
 
-static void gput_map(struct gbuf *b, const struct map *m)
+static void gput_map(struct gbuf *b, const struct vg_strmap *m)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < m->cap; i++)
@@ -356,7 +312,7 @@ static bool gget(struct grd *r, void *v, size_t n)
     return true;
 }
 
-static void gget_map(struct grd *r, struct map *m)
+static void gget_map(struct grd *r, struct vg_strmap *m)
 {
     uint32_t n = 0;
     if (!gget(r, &n, sizeof n))

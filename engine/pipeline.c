@@ -6,6 +6,7 @@
 #include "engine/pipeline.h"
 #include "engine/deadletter.h"
 #include "engine/group.h"
+#include "engine/strmap.h"
 #include "engine/hash.h"
 #include "engine/json.h"
 #include "engine/ring.h"
@@ -188,70 +189,45 @@ static void ckpt_hand_over(struct worker *w, uint64_t number)
 
 /* Plant -> latest unsaved record: what the store has not taken yet. */
 struct pending {
-    char **plant;
-    size_t *plant_len;
+    struct vg_strmap index;   /* plant -> slot + 1 */
     char **data;
     size_t *len;
-    uint32_t cap, n;
+    uint32_t n, cap;
 };
 
 static void pending_put(struct pending *p, const char *plant, size_t plant_len, const char *data,
                         size_t len)
 {
-    if ((p->n + 1) * 2 > p->cap) {
-        struct pending q = {0};
-        q.cap = p->cap ? p->cap * 2 : 1024;
-        q.plant = calloc(q.cap, sizeof *q.plant);
-        q.plant_len = calloc(q.cap, sizeof *q.plant_len);
-        q.data = calloc(q.cap, sizeof *q.data);
-        q.len = calloc(q.cap, sizeof *q.len);
-        for (uint32_t i = 0; i < p->cap; i++) {
-            if (!p->plant[i])
-                continue;
-            uint32_t k = (uint32_t)vg_hash64(p->plant[i], p->plant_len[i], 3) & (q.cap - 1);
-            while (q.plant[k])
-                k = (k + 1) & (q.cap - 1);
-            q.plant[k] = p->plant[i];
-            q.plant_len[k] = p->plant_len[i];
-            q.data[k] = p->data[i];
-            q.len[k] = p->len[i];
+    uint32_t *slot = vg_strmap_get(&p->index, plant, plant_len, true);
+    if (!slot)
+        abort(); /* out of memory while checkpointing */
+    if (!*slot) {
+        if (p->n == p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 1024;
+            p->data = realloc(p->data, p->cap * sizeof *p->data);
+            p->len = realloc(p->len, p->cap * sizeof *p->len);
+            if (!p->data || !p->len)
+                abort();
         }
-        q.n = p->n;
-        free(p->plant);
-        free(p->plant_len);
-        free(p->data);
-        free(p->len);
-        *p = q;
+        p->data[p->n] = NULL;
+        *slot = ++p->n;
     }
-    uint32_t k = (uint32_t)vg_hash64(plant, plant_len, 3) & (p->cap - 1);
-    for (;; k = (k + 1) & (p->cap - 1)) {
-        if (!p->plant[k]) {
-            p->plant[k] = malloc(plant_len);
-            memcpy(p->plant[k], plant, plant_len);
-            p->plant_len[k] = plant_len;
-            p->n++;
-            break;
-        }
-        if (p->plant_len[k] == plant_len && !memcmp(p->plant[k], plant, plant_len)) {
-            free(p->data[k]); /* a newer record replaces the unsaved one */
-            break;
-        }
-    }
-    p->data[k] = malloc(len ? len : 1);
-    memcpy(p->data[k], data, len);
-    p->len[k] = len;
+    uint32_t i = *slot - 1;
+    free(p->data[i]); /* a newer record replaces the unsaved one */
+    p->data[i] = malloc(len ? len : 1);
+    if (!p->data[i])
+        abort();
+    memcpy(p->data[i], data, len);
+    p->len[i] = len;
 }
 
 static void pending_clear(struct pending *p)
 {
-    for (uint32_t i = 0; i < p->cap; i++) {
-        free(p->plant[i]);
+    for (uint32_t i = 0; i < p->n; i++)
         free(p->data[i]);
-    }
-    free(p->plant);
-    free(p->plant_len);
     free(p->data);
     free(p->len);
+    vg_strmap_fini(&p->index);
     memset(p, 0, sizeof *p);
 }
 
@@ -262,9 +238,11 @@ static void store_flush(struct run *r, struct pending *p, const struct vg_state_
     const struct vg_store_handle *st = r->cfg->store;
     struct vg_state_record *recs = malloc(((size_t)p->n + 1) * sizeof *recs);
     size_t n = 0;
-    for (uint32_t i = 0; i < p->cap; i++)
-        if (p->plant[i])
-            recs[n++] = (struct vg_state_record){p->plant[i], p->plant_len[i], p->data[i], p->len[i]};
+    for (uint32_t i = 0; i < p->index.cap; i++)
+        if (p->index.keys[i]) {
+            uint32_t k = p->index.vals[i] - 1;
+            recs[n++] = (struct vg_state_record){p->index.keys[i], p->index.lens[i], p->data[k], p->len[k]};
+        }
     struct vg_error err = {0};
     int rc = st->ops->save(st->store, recs, n, meta, &err);
     free(recs);
