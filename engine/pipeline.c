@@ -969,6 +969,8 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             goto out;
         }
     r->persist = cfg->store && cfg->store->ops && strcmp(cfg->store->ops->scheme, "memory");
+    for (int i = 0; r->persist && i < r->nw; i++)
+        vg_shard_track_changes(r->w[i].shard, true);
     r->ckpt_next = 1; /* 0 in a stored meta means "nothing stored" */
     r->barrier_seen = calloc((size_t)r->nw + 1, sizeof *r->barrier_seen);
     if (!r->barrier_seen || vg_ring_init(&r->group_ckpt, 4, &r->store_bell) < 0) {

@@ -80,6 +80,7 @@ struct vg_shard {
     struct timer *heap;    /* min-heap by deadline */
     uint32_t n_heap, cap_heap;
     vg_ts clock;           /* the watermark reached so far */
+    bool track_changes;    /* mark plants changed by events, for vg_shard_export_dirty */
     double rule_value;     /* for the alert being emitted: `value` when another metric decided */
     vg_ts muted_from, muted_until;  /* for a resumed alert being emitted */
     bool started;
@@ -881,7 +882,8 @@ void vg_shard_process(struct vg_shard *sh, const struct vg_batch *b, vg_alert_fn
             sh->st.reports++;
         }
         struct subject *s = subject_get(sh, hs[i], b->bytes + e->off, e->plant_len, e->dev_len);
-        sh->plants[s->plant].dirty = 1;
+        if (sh->track_changes) /* only checkpoints read it: no extra cache line otherwise */
+            sh->plants[s->plant].dirty = 1;
         const uint64_t *bits = sh->rule_bits + (size_t)s->plant * sh->words;
         if (sample && (s->qmute || !triggers))
             quality_mute(sh, s, e, triggers);
@@ -1221,6 +1223,11 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
         return vg_error_set(err, VG_EINVAL, "corrupt state record for plant %.*s", (int)plen, plant);
     sh->plants[p].dirty = 0; /* exactly what the store holds */
     return VG_OK;
+}
+
+void vg_shard_track_changes(struct vg_shard *sh, bool on)
+{
+    sh->track_changes = on;
 }
 
 vg_ts vg_shard_clock(const struct vg_shard *sh)

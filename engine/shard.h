@@ -89,6 +89,13 @@ typedef int (*vg_snapshot_fn)(void *ctx, const char *plant, size_t plant_len, co
 /** @brief Hand every plant's record to @p fn (in no particular order). @returns 0 or fn's error. */
 int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
 
+/**
+ * @brief Mark plants as events change them, so vg_shard_export_dirty sees
+ * them (off by default: the hot path then touches one cache line less).
+ * Timers, maintenance messages and new plants always mark their plant.
+ */
+void vg_shard_track_changes(struct vg_shard *sh, bool on);
+
 /** @brief Like vg_shard_export, for the plants changed since the last call only. */
 int vg_shard_export_dirty(struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
 
