@@ -90,6 +90,8 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
             msgs[n].len = len;
             msgs[n].orig_len = len;
             msgs[n].pos = s->line++;
+            msgs[n].plant = NULL;
+            msgs[n].plant_len = 0;
             s->start += (size_t)(nl - p) + 1;
             if (len)   /* blank lines are not messages */
                 n++;
@@ -101,7 +103,7 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
             if (s->start < s->end && !s->skipping) {
                 /* a last line without a newline */
                 msgs[0] = (struct vg_msg){s->buf + s->start, s->end - s->start, s->end - s->start,
-                                          s->line++};
+                                          s->line++, NULL, 0};
                 s->start = s->end;
                 *eof = false;
                 return 1;
@@ -119,7 +121,7 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
             if (s->skipping) {
                 s->end = 0;
             } else {
-                msgs[0] = (struct vg_msg){s->buf, SRC_BUF, SRC_BUF + 1, s->line++};
+                msgs[0] = (struct vg_msg){s->buf, SRC_BUF, SRC_BUF + 1, s->line++, NULL, 0};
                 s->skipping = true;
                 s->end = 0;
                 return 1;
@@ -164,6 +166,7 @@ const struct vg_source_ops vg_file_source = {
     .scheme = "file",
     .open = file_source_open,
     .poll = file_source_poll,
+    .mark = NULL,
     .commit = NULL,
     .name = file_source_name,
     .live = false,
@@ -229,17 +232,24 @@ static int file_sink_flush(struct vg_sink *k, struct vg_error *err)
     return rc;
 }
 
-static int file_sink_write(struct vg_sink *k, const char *p, size_t n, struct vg_error *err)
+/* One record, one line: the key is not written (the record holds the plant). */
+static int file_sink_put(struct vg_sink *k, const char *key, size_t key_len, const char *p, size_t n,
+                         struct vg_error *err)
 {
-    if (k->used + n > SINK_BUF) {
+    (void)key;
+    (void)key_len;
+    if (k->used + n + 1 > SINK_BUF) {
         int rc = file_sink_flush(k, err);
         if (rc < 0)
             return rc;
     }
-    if (n > SINK_BUF)
-        return write_all(k, p, n, err);
+    if (n + 1 > SINK_BUF) {
+        int rc = write_all(k, p, n, err);
+        return rc < 0 ? rc : write_all(k, "\n", 1, err);
+    }
     memcpy(k->buf + k->used, p, n);
-    k->used += n;
+    k->buf[k->used + n] = '\n';
+    k->used += n + 1;
     return VG_OK;
 }
 
@@ -258,7 +268,7 @@ const struct vg_sink_ops vg_file_sink = {
     .version = VG_ADAPTER_VERSION,
     .scheme = "file",
     .open = file_sink_open,
-    .write = file_sink_write,
+    .put = file_sink_put,
     .flush = file_sink_flush,
     .close = file_sink_close,
 };

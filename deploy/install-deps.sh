@@ -3,7 +3,7 @@
 # Owns: the list of system packages. Must never: download anything but Debian packages.
 # Usage: deploy/install-deps.sh [build|test]   (test adds the servers the suite starts)
 set -eu
-want="build-essential cmake pkg-config libyaml-dev libjsmn-dev libpaho-mqtt-dev librdkafka-dev libhiredis-dev"
+want="build-essential cmake pkg-config libyaml-dev libjsmn-dev libpaho-mqtt-dev libssl-dev librdkafka-dev libhiredis-dev"
 case "${1:-build}" in
   test) want="$want check redis-server mosquitto mosquitto-clients" ;;
   build) ;;

@@ -5,15 +5,20 @@
  * adapter is one file under adapters/ plus one line in adapters/adapters.c.
  * DESIGN: like SQLite's VFS, each table starts with a version so it can grow.
  * Sources hand out borrowed message slices valid until the next poll; sinks
- * take whole NDJSON lines in batches; stores will take dirty state at
- * checkpoints (issue 4) and load it at start.
+ * take keyed JSON records and batch them; stores take changed state at
+ * checkpoints and load it at start.
+ *
+ * URIs: every adapter takes `scheme://[USER[:PASS]@]HOST:PORT/PATH?opt=v&opt=v`
+ * (percent-encoding allowed in USER, PASS and option values; see
+ * engine/uri.h). An option an adapter does not know is an error that lists
+ * the options it has. docs/endpoints.md lists every adapter's options.
  */
 #ifndef VG_ADAPTER_H
 #define VG_ADAPTER_H
 
 #include "engine/error.h"
 
-#define VG_ADAPTER_VERSION 1
+#define VG_ADAPTER_VERSION 2   /* 2: sinks take keyed records (put); sources mark/commit */
 
 struct vg_source;
 struct vg_sink;
@@ -25,6 +30,8 @@ struct vg_msg {
     size_t len;         /* bytes in data */
     size_t orig_len;    /* the message's real length (> len if truncated) */
     uint64_t pos;       /* line number, offset or sequence, for dead letters */
+    const char *plant;  /* the plant id the transport names (an MQTT topic level), or NULL */
+    size_t plant_len;
 };
 
 struct vg_source_ops {
@@ -39,8 +46,16 @@ struct vg_source_ops {
      */
     int (*poll)(struct vg_source *src, struct vg_msg *msgs, int cap, int timeout_ms, bool *eof,
                 struct vg_error *err);
-    /** Commit everything polled so far (after a checkpoint); NULL if nothing to do. */
-    int (*commit)(struct vg_source *src, struct vg_error *err);
+    /**
+     * Checkpoints (at-least-once delivery). The reader calls mark(k) at
+     * checkpoint k: every message polled so far belongs to it. Once the state
+     * and the alerts covering checkpoint k are stored and delivered, it calls
+     * commit(k): the source acknowledges (Kafka: commits offsets of) what was
+     * marked for k and every earlier mark. Both NULL when there is nothing to
+     * acknowledge (files). @returns 0 or a VG_E* code with @p err filled.
+     */
+    int (*mark)(struct vg_source *src, uint64_t checkpoint, struct vg_error *err);
+    int (*commit)(struct vg_source *src, uint64_t checkpoint, struct vg_error *err);
     /** A short name for dead letters ("stdin", a path, a topic). */
     const char *(*name)(struct vg_source *src);
     bool live;           /* input never ends by itself (MQTT, Kafka) */
@@ -51,9 +66,20 @@ struct vg_sink_ops {
     int version;
     const char *scheme;
     int (*open)(const char *uri, struct vg_sink **out, struct vg_error *err);
-    /** Take whole NDJSON lines (each ends with '\n'). May buffer. */
-    int (*write)(struct vg_sink *sink, const char *buf, size_t len, struct vg_error *err);
+    /**
+     * Take one record: a JSON object of @p len bytes without a newline, and its
+     * key (the plant id, a region code for group alerts, or empty): Kafka's
+     * message key, the {key} of an MQTT topic template. Copies what it needs.
+     * May buffer and batch; when its bounded buffer is full it waits
+     * (back-pressure on the caller, retrying the server with backoff); it
+     * never drops a record. @returns 0, or a VG_E* code for a failure that
+     * retrying cannot mend (the run stops and reports it).
+     */
+    int (*put)(struct vg_sink *sink, const char *key, size_t key_len, const char *rec, size_t len,
+               struct vg_error *err);
+    /** Deliver everything put so far and wait until the server has it (acknowledged). */
     int (*flush)(struct vg_sink *sink, struct vg_error *err);
+    /** Flush (bounded wait), then release everything. */
     void (*close)(struct vg_sink *sink);
 };
 

@@ -443,7 +443,10 @@ static void output_one(struct run *r, const struct vg_alert *a)
     int n = vg_alert_format(a, cfg->rs, r->fmt, sizeof r->fmt);
     if (n < 0)
         return;
-    r->out_rc = cfg->alerts->ops->write(cfg->alerts->sink, r->fmt, (size_t)n, &r->out_err);
+    const char *key = a->flags & VG_ALERT_F_GROUP ? a->region : a->plant;
+    size_t key_len = a->flags & VG_ALERT_F_GROUP ? (key ? strlen(key) : 0) : a->plant_len;
+    r->out_rc = cfg->alerts->ops->put(cfg->alerts->sink, key ? key : "", key_len, r->fmt,
+                                      (size_t)n - 1, &r->out_err);
 }
 
 /* Every worker has passed checkpoint k: hand the group stage's state to the store. */
@@ -676,7 +679,8 @@ static void dead_letter(struct reader *rd, struct vg_pipeline_stats *st, const s
                                  cfg->input->ops->name(cfg->input->src), m->pos, m->data, m->len,
                                  m->orig_len, vg_clock_wall_ms());
     if (n > 0)
-        rd->dl_rc = cfg->dead->ops->write(cfg->dead->sink, rd->dl, (size_t)n, &rd->dl_err);
+        rd->dl_rc = cfg->dead->ops->put(cfg->dead->sink, m->plant ? m->plant : "", m->plant ? m->plant_len : 0,
+                                        rd->dl, (size_t)n - 1, &rd->dl_err);
 }
 
 static void route(struct run *r, const struct vg_sample *s)
