@@ -34,6 +34,28 @@ struct vg_msg {
     size_t plant_len;
 };
 
+/**
+ * What a source tells the pipeline besides messages: partitions moving
+ * between instances of a consumer group (Kafka rebalances). Both calls come
+ * on the thread that polls, from inside poll.
+ */
+struct vg_source_events {
+    void *ctx;
+    /**
+     * Partitions are about to be taken from this instance: the pipeline takes
+     * a checkpoint (state saved, alerts delivered), calls commit for it, and
+     * only then returns, so the next owner starts from saved state.
+     */
+    void (*revoking)(void *ctx);
+    /**
+     * The set of plants this instance owns changed (partitions assigned or
+     * revoked); from now on the source's owns() answers for each plant. The
+     * pipeline drops the plants it no longer owns and loads, from the state
+     * store, the ones it gained.
+     */
+    void (*assigned)(void *ctx);
+};
+
 struct vg_source_ops {
     int version;
     const char *scheme;  /* "file" (paths and -), "mqtt", "kafka" */
@@ -58,6 +80,14 @@ struct vg_source_ops {
     int (*commit)(struct vg_source *src, uint64_t checkpoint, struct vg_error *err);
     /** A short name for dead letters ("stdin", a path, a topic). */
     const char *(*name)(struct vg_source *src);
+    /** Register the pipeline's listener (before the first poll); NULL if the source has no such events. */
+    void (*listen)(struct vg_source *src, const struct vg_source_events *ev);
+    /**
+     * Does this instance own @p plant? (Kafka: its partition, by the producers'
+     * partitioner on the plant id as key, is assigned here.) NULL: every plant.
+     * Must be callable from any thread while the reader polls.
+     */
+    bool (*owns)(struct vg_source *src, const char *plant, size_t len);
     bool live;           /* input never ends by itself (MQTT, Kafka) */
     void (*close)(struct vg_source *src);
 };

@@ -47,6 +47,9 @@ struct vg_pipeline_config {
     struct vg_source_handle *input;   /* borrowed */
     struct vg_sink_handle *alerts;    /* borrowed */
     struct vg_sink_handle *dead;      /* borrowed */
+    struct vg_sink_handle *sms;       /* borrowed; NULL: no SMS requests are made */
+    int sms_daily_cap;                /* SMS per phone number per local day (0: no cap) */
+    int sms_digest_minute;            /* local (Asia/Shanghai) minute of day of the daily digest */
     int threads;                      /* workers, 1..VG_THREADS_MAX */
     bool summary;                     /* keep per-rule and per-plant counts */
     vg_ts lateness;                   /* allowed lateness of event time (ms) */
