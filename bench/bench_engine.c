@@ -278,8 +278,10 @@ int main(int argc, char **argv)
                         return 1;
                     }
                 }
-                struct vg_pipeline_config cfg = {rs, reg, &in, &out, &dead, threads, false, 0,
-                                                 VG_TS_NONE, VG_TS_NONE, variant ? &store : NULL, ckpt_ms};
+                struct vg_pipeline_config cfg = {.rs = rs, .reg = reg, .input = &in, .alerts = &out,
+                                                 .dead = &dead, .threads = threads, .start = VG_TS_NONE,
+                                                 .until = VG_TS_NONE, .store = variant ? &store : NULL,
+                                                 .checkpoint_ms = ckpt_ms};
                 struct vg_pipeline_stats ps;
                 if (vg_pipeline_run(&cfg, &ps, &err) < 0)
                     fprintf(stderr, "bench_engine: %s\n", err.msg);

@@ -412,8 +412,10 @@ static int cmd_run(int argc, char **argv)
         rc = orc == VG_EUSAGE || orc == VG_ENOENT ? VG_EXIT_USAGE : VG_EXIT_IO;
         goto out;
     }
-    struct vg_pipeline_config cfg = {rs, reg, &in, &alerts, &dead, threads, has(c, &p, "summary"),
-                                     lateness, start, until, &store, ckpt};
+    struct vg_pipeline_config cfg = {.rs = rs, .reg = reg, .input = &in, .alerts = &alerts, .dead = &dead,
+                                     .threads = threads, .summary = has(c, &p, "summary"),
+                                     .lateness = lateness, .start = start, .until = until,
+                                     .store = &store, .checkpoint_ms = ckpt};
     struct vg_pipeline_stats st;
     int prc = vg_pipeline_run(&cfg, &st, &err);
     vg_pipeline_print(&st, rs, stderr);
