@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     double mem_rate[3] = {0};
     for (int threads = 1; threads <= 2; threads++) {
         for (int variant = 0; variant < (state_uri ? 2 : 1); variant++) {
-            uint64_t cmds = 0, ckpts = 0;
+            uint64_t cmds = 0, ckpts = 0, recs = 0, bytes = 0;
             for (int r = 0; r < repeat; r++) {
                 struct vg_source_handle in;
                 struct vg_sink_handle out, dead;
@@ -288,6 +288,8 @@ int main(int argc, char **argv)
                 t[r] = ps.seconds;
                 cmds = ps.records_saved + ps.checkpoints; /* one SET per record, one HSET per checkpoint */
                 ckpts = ps.checkpoints;
+                recs = ps.records_saved;
+                bytes = ps.bytes_saved;
                 vg_pipeline_stats_fini(&ps);
                 vg_source_close(&in);
                 vg_sink_close(&out);
@@ -302,9 +304,9 @@ int main(int argc, char **argv)
                        threads == 1 ? " " : "s", rate);
             } else {
                 printf("  with Redis state (%llu checkpoints): %6.2f M events/s = %3.0f %% of memory "
-                       "state; %.2f Redis commands per 1,000 events\n",
+                       "state; %.2f Redis commands per 1,000 events; %.0f bytes per plant record\n",
                        (unsigned long long)ckpts, rate, 100.0 * rate / mem_rate[threads],
-                       1000.0 * (double)cmds / (double)L.n);
+                       1000.0 * (double)cmds / (double)L.n, recs ? (double)bytes / (double)recs : 0.0);
             }
         }
     }

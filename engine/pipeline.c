@@ -93,7 +93,7 @@ struct run {
     struct vg_ring group_ckpt;          /* output -> store thread: the group stage's record */
     uint64_t *barrier_seen;             /* per worker: the last checkpoint it passed (output side) */
     uint64_t group_next;                /* output side: the next checkpoint to export the group at */
-    uint64_t saved, restored, unsaved, records_saved;
+    uint64_t saved, restored, unsaved, records_saved, bytes_saved;
     int store_rc;
     struct vg_error store_err;
 };
@@ -237,11 +237,12 @@ static void store_flush(struct run *r, struct pending *p, const struct vg_state_
 {
     const struct vg_store_handle *st = r->cfg->store;
     struct vg_state_record *recs = malloc(((size_t)p->n + 1) * sizeof *recs);
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     for (uint32_t i = 0; i < p->index.cap; i++)
         if (p->index.keys[i]) {
             uint32_t k = p->index.vals[i] - 1;
             recs[n++] = (struct vg_state_record){p->index.keys[i], p->index.lens[i], p->data[k], p->len[k]};
+            bytes += p->len[k];
         }
     struct vg_error err = {0};
     int rc = st->ops->save(st->store, recs, n, meta, &err);
@@ -261,6 +262,7 @@ static void store_flush(struct run *r, struct pending *p, const struct vg_state_
     r->store_rc = 0;
     r->saved++;
     r->records_saved += n;
+    r->bytes_saved += bytes;
     pending_clear(p);
 }
 
@@ -1028,6 +1030,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     st->restored = r->restored;
     st->checkpoints = r->saved;
     st->records_saved = r->records_saved;
+    st->bytes_saved = r->bytes_saved;
     st->unsaved = r->unsaved;
     if (rc == VG_OK && r->persist && r->unsaved)
         rc = vg_error_set(err, VG_EIO, "%llu plant records could not be saved: %s",

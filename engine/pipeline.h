@@ -79,6 +79,7 @@ struct vg_pipeline_stats {
     uint64_t restored;                 /* plant records loaded from the store at start */
     uint64_t checkpoints;              /* checkpoints saved */
     uint64_t records_saved;            /* plant records written (one SET each) */
+    uint64_t bytes_saved;              /* bytes of those records */
     uint64_t unsaved;                  /* plant records the store did not take by the end */
     struct vg_rule_summary *rules;     /* n_rules entries when summary */
     struct {

@@ -305,6 +305,8 @@ static inline char *ext_of(const struct vg_shard *sh, const struct vg_rstate *st
  * A new rule state's extension: the point's set points (a missing one makes
  * the rule not apply to this point), empty windows, empty firing counters.
  */
+static void ext_set_limits(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st);
+
 static void ext_init(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st)
 {
     const struct vg_rule *r = &sh->rs->rules[st->rule];
@@ -323,6 +325,20 @@ static void ext_init(struct vg_shard *sh, const struct subject *s, struct vg_rst
     st->ext = (uint32_t)sh->ext_used + 1;
     sh->ext_used += r->ext_size;
     char *x = ext_of(sh, st);
+    for (uint32_t k = 0; k < r->n_slots; k++)
+        if (r->slots[k].kind == VG_SLOT_WINDOW)
+            vg_window_init((struct vg_window *)(void *)(x + r->slots[k].ext_off), r->slots[k].width, 0);
+    for (uint32_t f = 0; f < r->n_fired; f++)
+        vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
+    ext_set_limits(sh, s, st);
+}
+
+/* The point's own set points, from the registry (never from a stored record). */
+static void ext_set_limits(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st)
+{
+    const struct vg_rule *r = &sh->rs->rules[st->rule];
+    char *x = ext_of(sh, st);
+    st->flags &= (uint8_t)~VG_RS_NA;
     const struct vg_plant *pl = sh->plants[s->plant].reg;
     const char *key = subject_key(sh, s);
     const struct vg_point *pt = pl ? vg_plant_point(pl, key + s->plant_len, s->dev_len) : NULL;
@@ -336,12 +352,8 @@ static void ext_init(struct vg_shard *sh, const struct subject *s, struct vg_rst
             if (v != v)
                 st->flags |= VG_RS_NA;
             memcpy(x + sl->ext_off, &v, sizeof v);
-        } else if (sl->kind == VG_SLOT_WINDOW) {
-            vg_window_init((struct vg_window *)(void *)(x + sl->ext_off), sl->width, 0);
         }
     }
-    for (uint32_t f = 0; f < r->n_fired; f++)
-        vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
 }
 
 static struct vg_rstate *state_find(struct vg_shard *sh, const struct subject *s, uint32_t rule)
@@ -1023,14 +1035,129 @@ int vg_shard_export_dirty(struct vg_shard *sh, vg_snapshot_fn fn, void *ctx)
     return export_plants(sh, true, fn, ctx);
 }
 
+/*
+ * Record layout, version 2 (fixed-width fields in host order; the tag says
+ * which machine wrote them):
+ *   "VGSN" u16 version u32 tag i64 clock str8 plant
+ *   u32 n_mutes   { i64 from, i64 until, u8 quality, str8 device }
+ *   u16 n_rules   { str8 rule id, 8 bytes rule_version }   the rules named below
+ *   u32 n_devices { str8 device, u8 quality_mute_open, [i64 its from],
+ *                   u16 n_series { str8 metric, i64 ts, f64 value },
+ *                   u16 n_states { u16 rule (index into the table above),
+ *                                  u8 level, u8 flags, u8 present,
+ *                                  i64 for each bit of present: pending[0..3],
+ *                                      started_at, clear_since,
+ *                                  u32 bytes of what follows: the windows of the rule, in slot then firing
+ *                                  order: { i64 newest, u16 n, n x { u16 slot,
+ *                                  64-byte bucket } } } }
+ * A state still as a new one would be (no streak, no alert, no clear timer,
+ * empty windows) is left out, and so is a device with nothing else to say:
+ * most of a quiet plant's states are idle. Set points are not stored: they
+ * come from the registry at import. Version 1 (every state whole) still reads.
+ */
+enum { P_PENDING0 = 1, P_STARTED = 16, P_CLEAR = 32 };
+
+/* Every window of rule @p r in its extension @p x, in a fixed order. */
+static uint32_t rule_windows(const struct vg_rule *r, char *x, struct vg_window **out)
+{
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < r->n_slots; k++)
+        if (r->slots[k].kind == VG_SLOT_WINDOW)
+            out[n++] = (struct vg_window *)(void *)(x + r->slots[k].ext_off);
+    for (uint32_t f = 0; f < r->n_fired; f++)
+        out[n++] = (struct vg_window *)(void *)(x + r->fired_off[f]);
+    return n;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The buckets that can still count: held, and not older than the window's span. */
+static bool bucket_live(const struct vg_window *w, const struct vg_window_bucket *b)
+{
+    return b->k != INT64_MIN && w->newest != VG_TS_NONE &&
+           b->k > floor_div(w->newest, w->res) - (int64_t)w->nb;
+}
+
+static bool state_idle(const struct vg_shard *sh, const struct vg_rstate *st)
+{
+    if (st->level || st->started_at != VG_TS_NONE || st->clear_since != VG_TS_NONE ||
+        (st->flags & (uint8_t)~(VG_RS_NA | VG_RS_ARMED)))
+        return false;
+    for (int g = 0; g < VG_GRADES_MAX; g++)
+        if (st->pending[g] != VG_TS_NONE)
+            return false;
+    if (st->ext) {
+        struct vg_window *win[2 * VG_SLOTS_MAX];
+        const struct vg_rule *r = &sh->rs->rules[st->rule];
+        uint32_t n = rule_windows(r, ext_of(sh, st), win);
+        for (uint32_t i = 0; i < n; i++)
+            if (win[i]->newest != VG_TS_NONE)
+                return false;
+    }
+    return true;
+}
+
+static void put_state(struct wbuf *w, const struct vg_shard *sh, const struct vg_rstate *st,
+                      uint16_t rule_ref)
+{
+    uint8_t present = 0, flags = st->flags & (uint8_t)~(VG_RS_ARMED | VG_RS_NA);
+    for (int g = 0; g < VG_GRADES_MAX; g++)
+        if (st->pending[g] != VG_TS_NONE)
+            present |= (uint8_t)(P_PENDING0 << g);
+    if (st->started_at != VG_TS_NONE)
+        present |= P_STARTED;
+    if (st->clear_since != VG_TS_NONE)
+        present |= P_CLEAR;
+    PUT(w, rule_ref);
+    PUT(w, st->level);
+    PUT(w, flags);
+    PUT(w, present);
+    for (int g = 0; g < VG_GRADES_MAX; g++)
+        if (present & (P_PENDING0 << g))
+            PUT(w, st->pending[g]);
+    if (present & P_STARTED)
+        PUT(w, st->started_at);
+    if (present & P_CLEAR)
+        PUT(w, st->clear_since);
+    uint32_t len_at = (uint32_t)w->n, wlen = 0;
+    PUT(w, wlen); /* bytes of the windows below, so a reader without the rule can skip them */
+    if (!st->ext)
+        return;
+    struct vg_window *win[2 * VG_SLOTS_MAX];
+    uint32_t n = rule_windows(&sh->rs->rules[st->rule], ext_of(sh, st), win);
+    for (uint32_t i = 0; i < n; i++) {
+        PUT(w, win[i]->newest);
+        uint16_t live = 0;
+        for (uint32_t b = 0; b < win[i]->nb; b++)
+            live += bucket_live(win[i], &win[i]->b[b]);
+        PUT(w, live);
+        for (uint16_t b = 0; b < win[i]->nb; b++)
+            if (bucket_live(win[i], &win[i]->b[b])) {
+                PUT(w, b);
+                PUT(w, win[i]->b[b]);
+            }
+    }
+    wlen = (uint32_t)(w->n - len_at - sizeof wlen);
+    memcpy(w->p + len_at, &wlen, sizeof wlen);
+}
+
 static int export_plants(struct vg_shard *sh, bool dirty_only, vg_snapshot_fn fn, void *ctx)
 {
     /* subjects by plant (counting sort) */
     uint32_t *start = calloc((size_t)sh->n_plants + 1, sizeof *start);
     uint32_t *order = malloc(((size_t)sh->n_subjects + 1) * sizeof *order);
-    if (!start || !order) {
+    /* rule index -> position in this record's rule table + 1 (0: not yet named) */
+    uint16_t *rule_ref = calloc((size_t)sh->rs->n_rules + 1, sizeof *rule_ref);
+    uint32_t *rules_named = malloc(((size_t)sh->rs->n_rules + 1) * sizeof *rules_named);
+    if (!start || !order || !rule_ref || !rules_named) {
         free(start);
         free(order);
+        free(rule_ref);
+        free(rules_named);
         return VG_ENOMEM;
     }
     for (uint32_t i = 0; i < sh->n_subjects; i++)
@@ -1043,7 +1170,7 @@ static int export_plants(struct vg_shard *sh, bool dirty_only, vg_snapshot_fn fn
         order[start[p] + fill[p]++] = i;
     }
     free(fill);
-    struct wbuf w = {0};
+    struct wbuf w = {0}, body = {0};
     int rc = VG_OK;
     const struct vg_ruleset *rs = sh->rs;
     for (uint32_t p = 0; p < sh->n_plants && rc == VG_OK; p++) {
@@ -1051,6 +1178,45 @@ static int export_plants(struct vg_shard *sh, bool dirty_only, vg_snapshot_fn fn
         if (dirty_only && !pe->dirty)
             continue;
         pe->dirty = 0;
+        /* the devices go to `body` first: the rule table in front names what they use */
+        body.n = 0;
+        uint16_t n_named = 0;
+        uint32_t nd = 0;
+        for (uint32_t k = start[p]; k < start[p + 1]; k++) {
+            const struct subject *s = &sh->subjects[order[k]];
+            uint16_t nser = 0, nst = 0;
+            for (uint32_t i = s->series; i; i = sh->series[i - 1].next)
+                nser++;
+            for (uint32_t i = s->states; i; i = sh->states[i - 1].next)
+                nst += !state_idle(sh, &sh->states[i - 1]);
+            if (!nser && !nst && !s->qmute)
+                continue; /* nothing a new device would not have */
+            nd++;
+            put_str8(&body, subject_key(sh, s) + s->plant_len, s->dev_len);
+            uint8_t qmute_open = s->qmute != 0;
+            PUT(&body, qmute_open);
+            if (qmute_open)
+                PUT(&body, sh->maint[s->qmute - 1].from);
+            PUT(&body, nser);
+            for (uint32_t i = s->series; i; i = sh->series[i - 1].next) {
+                const struct series *se = &sh->series[i - 1];
+                const char *m = rs->metric_names[se->metric];
+                put_str8(&body, m, strlen(m));
+                PUT(&body, se->ts);
+                PUT(&body, se->value);
+            }
+            PUT(&body, nst);
+            for (uint32_t i = s->states; i; i = sh->states[i - 1].next) {
+                const struct vg_rstate *st = &sh->states[i - 1];
+                if (state_idle(sh, st))
+                    continue;
+                if (!rule_ref[st->rule]) {
+                    rules_named[n_named] = st->rule;
+                    rule_ref[st->rule] = ++n_named;
+                }
+                put_state(&body, sh, st, (uint16_t)(rule_ref[st->rule] - 1));
+            }
+        }
         w.n = 0;
         put_bytes(&w, snapshot_magic, 4);
         uint16_t version = VG_SNAPSHOT_VERSION;
@@ -1070,52 +1236,129 @@ static int export_plants(struct vg_shard *sh, bool dirty_only, vg_snapshot_fn fn
             PUT(&w, m->quality);
             put_str8(&w, m->device, m->dev_len);
         }
-        uint32_t ns = start[p + 1] - start[p];
-        PUT(&w, ns);
-        for (uint32_t k = start[p]; k < start[p + 1]; k++) {
-            const struct subject *s = &sh->subjects[order[k]];
-            put_str8(&w, subject_key(sh, s) + s->plant_len, s->dev_len);
-            uint8_t qmute_open = s->qmute != 0;
-            vg_ts qmute_from = s->qmute ? sh->maint[s->qmute - 1].from : 0;
-            PUT(&w, qmute_open);
-            PUT(&w, qmute_from);
-            uint16_t nser = 0, nst = 0;
-            for (uint32_t i = s->series; i; i = sh->series[i - 1].next)
-                nser++;
-            for (uint32_t i = s->states; i; i = sh->states[i - 1].next)
-                nst++;
-            PUT(&w, nser);
-            for (uint32_t i = s->series; i; i = sh->series[i - 1].next) {
-                const struct series *se = &sh->series[i - 1];
-                const char *m = rs->metric_names[se->metric];
-                put_str8(&w, m, strlen(m));
-                PUT(&w, se->ts);
-                PUT(&w, se->value);
-            }
-            PUT(&w, nst);
-            for (uint32_t i = s->states; i; i = sh->states[i - 1].next) {
-                const struct vg_rstate *st = &sh->states[i - 1];
-                const struct vg_rule *r = &rs->rules[st->rule];
-                put_str8(&w, r->id, strlen(r->id));
-                put_bytes(&w, r->version, 8);
-                struct vg_rstate copy = *st;
-                copy.next = 0;
-                copy.subject = 0;
-                copy.ext = 0;
-                copy.flags &= (uint8_t)~VG_RS_ARMED;
-                PUT(&w, copy);
-                uint32_t ext = st->ext ? r->ext_size : 0;
-                PUT(&w, ext);
-                if (ext)
-                    put_bytes(&w, ext_of(sh, st), ext);
-            }
+        PUT(&w, n_named);
+        for (uint16_t i = 0; i < n_named; i++) {
+            const struct vg_rule *r = &rs->rules[rules_named[i]];
+            put_str8(&w, r->id, strlen(r->id));
+            put_bytes(&w, r->version, 8);
+            rule_ref[rules_named[i]] = 0; /* ready for the next plant */
         }
+        PUT(&w, nd);
+        if (body.n)
+            put_bytes(&w, body.p, body.n);
         rc = fn(ctx, sh->keys + pe->key, pe->len, w.p, w.n);
     }
     free(w.p);
+    free(body.p);
     free(start);
     free(order);
+    free(rule_ref);
+    free(rules_named);
     return rc;
+}
+
+/* A stored rule: its index here, or -1 when removed, changed, or no longer selecting the plant. */
+static int32_t stored_rule(const struct vg_shard *sh, uint32_t plant, const char *name, size_t n,
+                           const char ver[8])
+{
+    char id[VG_ID_MAX + 1];
+    memcpy(id, name, n);
+    id[n] = 0;
+    const struct vg_rule *rule = vg_ruleset_find(sh->rs, id);
+    if (!rule || memcmp(rule->version, ver, 8))
+        return -1; /* removed or changed since: it starts afresh */
+    uint32_t ri = (uint32_t)(rule - sh->rs->rules);
+    if (!(sh->rule_bits[(size_t)plant * sh->words + ri / 64] >> (ri % 64) & 1))
+        return -1; /* the registry no longer selects this plant for it */
+    return (int32_t)ri;
+}
+
+/* Version 1: the whole struct vg_rstate and the whole extension. */
+static void import_state_v1(struct vg_shard *sh, struct subject *s, struct rbuf *r)
+{
+    char name[VG_ID_MAX + 1], ver[8];
+    uint8_t nlen;
+    struct vg_rstate saved;
+    uint32_t ext;
+    if (!get_str8(r, name, sizeof name, &nlen) || !get_bytes(r, ver, 8) || !GET(r, saved) ||
+        !GET(r, ext) || r->at + ext > r->n) {
+        r->bad = true;
+        return;
+    }
+    const char *ext_data = r->p + r->at;
+    r->at += ext;
+    int32_t ri = stored_rule(sh, s->plant, name, nlen, ver);
+    if (ri < 0 || ext != sh->rs->rules[ri].ext_size)
+        return;
+    struct vg_rstate *st = state_get(sh, s, (uint32_t)ri);
+    uint32_t next = st->next, subject = st->subject, ext_off = st->ext;
+    *st = saved;
+    st->next = next;
+    st->subject = subject;
+    st->ext = ext_off;
+    st->rule = (uint16_t)ri;
+    st->flags &= (uint8_t)~VG_RS_ARMED;
+    if (ext && ext_off) {
+        memcpy(ext_of(sh, st), ext_data, ext);
+        ext_set_limits(sh, s, st);
+    }
+    if (sh->rs->rules[ri].type == VG_RULE_ABSENCE)
+        arm(sh, st);
+}
+
+/* Version 2: see the layout above export_plants. @p table maps the record's rule refs. */
+static void import_state_v2(struct vg_shard *sh, struct subject *s, struct rbuf *r,
+                            const int32_t *table, uint16_t n_table)
+{
+    uint16_t ref;
+    uint8_t level, flags, present;
+    vg_ts t[VG_GRADES_MAX + 2];
+    uint32_t wlen;
+    if (!GET(r, ref) || !GET(r, level) || !GET(r, flags) || !GET(r, present) || ref >= n_table) {
+        r->bad = true;
+        return;
+    }
+    for (int i = 0; i < VG_GRADES_MAX + 2; i++) {
+        t[i] = VG_TS_NONE;
+        if (present & (1u << i))
+            GET(r, t[i]);
+    }
+    if (!GET(r, wlen) || r->at + wlen > r->n) {
+        r->bad = true;
+        return;
+    }
+    struct rbuf wr = {r->p + r->at, wlen, 0, false};
+    r->at += wlen;
+    int32_t ri = table[ref];
+    if (ri < 0)
+        return;
+    const struct vg_rule *rule = &sh->rs->rules[ri];
+    struct vg_rstate *st = state_get(sh, s, (uint32_t)ri);
+    for (int g = 0; g < VG_GRADES_MAX; g++)
+        st->pending[g] = t[g];
+    st->started_at = t[VG_GRADES_MAX];
+    st->clear_since = t[VG_GRADES_MAX + 1];
+    st->level = level;
+    st->flags = (uint8_t)((flags & ~(VG_RS_ARMED | VG_RS_NA)) | (st->flags & VG_RS_NA));
+    if (st->ext) {
+        struct vg_window *win[2 * VG_SLOTS_MAX];
+        uint32_t n = rule_windows(rule, ext_of(sh, st), win);
+        for (uint32_t i = 0; i < n && !wr.bad; i++) {
+            uint16_t live = 0;
+            GET(&wr, win[i]->newest);
+            GET(&wr, live);
+            for (uint16_t k = 0; k < live && !wr.bad; k++) {
+                uint16_t slot = 0;
+                struct vg_window_bucket bk;
+                if (GET(&wr, slot) && GET(&wr, bk) && slot < win[i]->nb)
+                    win[i]->b[slot] = bk;
+            }
+        }
+        if (wr.bad || wr.at != wr.n)
+            r->bad = true;
+    }
+    if (rule->type == VG_RULE_ABSENCE)
+        arm(sh, st);
 }
 
 int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg_error *err)
@@ -1127,8 +1370,9 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
     vg_ts clock;
     uint8_t plen, dlen, nlen;
     if (!get_bytes(&r, magic, 4) || memcmp(magic, snapshot_magic, 4) || !GET(&r, version) ||
-        version != VG_SNAPSHOT_VERSION || !GET(&r, tag))
-        return vg_error_set(err, VG_EINVAL, "not a vigil state record of version %d", VG_SNAPSHOT_VERSION);
+        (version != 1 && version != VG_SNAPSHOT_VERSION) || !GET(&r, tag))
+        return vg_error_set(err, VG_EINVAL, "not a vigil state record of version 1 to %d",
+                            VG_SNAPSHOT_VERSION);
     if (tag != machine_tag())
         return vg_error_set(err, VG_EINVAL, "state record written by a machine of another byte "
                             "order or build (tag %08x, here %08x)", tag, machine_tag());
@@ -1153,6 +1397,16 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
             break;
         qwin[i] = mute_add(sh, p, dev, dlen, from, until, quality != 0);
     }
+    uint16_t n_table = 0;
+    int32_t *table = NULL;
+    if (version >= 2 && GET(&r, n_table)) {
+        table = calloc((size_t)n_table + 1, sizeof *table);
+        for (uint16_t i = 0; i < n_table && !r.bad; i++) {
+            char ver[8];
+            if (get_str8(&r, name, sizeof name, &nlen) && get_bytes(&r, ver, 8))
+                table[i] = stored_rule(sh, p, name, nlen, ver);
+        }
+    }
     uint32_t ns = 0;
     GET(&r, ns);
     for (uint32_t k = 0; k < ns && !r.bad; k++) {
@@ -1165,7 +1419,8 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
         uint8_t qmute_open = 0;
         vg_ts qmute_from = 0;
         GET(&r, qmute_open);
-        GET(&r, qmute_from);
+        if (version == 1 || qmute_open)
+            GET(&r, qmute_from);
         s->qmute = 0;
         if (qmute_open) /* the open quality window: the one of this device from that time */
             for (uint32_t i = 0; i < nm && qwin[i]; i++) {
@@ -1187,38 +1442,14 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
         }
         GET(&r, nst);
         for (uint16_t i = 0; i < nst && !r.bad; i++) {
-            char ver[8];
-            struct vg_rstate saved;
-            uint32_t ext;
-            if (!get_str8(&r, name, sizeof name, &nlen) || !get_bytes(&r, ver, 8) || !GET(&r, saved) ||
-                !GET(&r, ext) || r.at + ext > r.n) {
-                r.bad = true;
-                break;
-            }
-            const char *ext_data = r.p + r.at;
-            r.at += ext;
-            name[nlen] = 0;
-            const struct vg_rule *rule = vg_ruleset_find(rs, name);
-            if (!rule || memcmp(rule->version, ver, 8) || ext != (rule->ext_size ? rule->ext_size : 0))
-                continue; /* removed or changed since: it starts afresh */
-            uint32_t ri = (uint32_t)(rule - rs->rules);
-            if (!(sh->rule_bits[(size_t)s->plant * sh->words + ri / 64] >> (ri % 64) & 1))
-                continue; /* the registry no longer selects this plant for it */
-            struct vg_rstate *st = state_get(sh, s, ri);
-            uint32_t next = st->next, subject = st->subject, ext_off = st->ext;
-            *st = saved;
-            st->next = next;
-            st->subject = subject;
-            st->ext = ext_off;
-            st->rule = (uint16_t)ri;
-            st->flags &= (uint8_t)~VG_RS_ARMED;
-            if (ext && ext_off)
-                memcpy(ext_of(sh, st), ext_data, ext);
-            if (rule->type == VG_RULE_ABSENCE)
-                arm(sh, st);
+            if (version == 1)
+                import_state_v1(sh, s, &r);
+            else
+                import_state_v2(sh, s, &r, table, n_table);
         }
     }
     free(qwin);
+    free(table);
     if (r.bad || r.at != r.n)
         return vg_error_set(err, VG_EINVAL, "corrupt state record for plant %.*s", (int)plen, plant);
     sh->plants[p].dirty = 0; /* exactly what the store holds */

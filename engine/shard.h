@@ -80,7 +80,7 @@ void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out);
  * changed is dropped (the rule starts afresh). Records are tagged with the
  * byte order and sizes of the machine that wrote them and refused elsewhere.
  */
-#define VG_SNAPSHOT_VERSION 1
+#define VG_SNAPSHOT_VERSION 2   /* 2: rule table, idle states left out, live buckets only */
 
 /** Receives one plant's record; @p data is valid during the call. */
 typedef int (*vg_snapshot_fn)(void *ctx, const char *plant, size_t plant_len, const void *data,
