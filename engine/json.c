@@ -24,7 +24,15 @@ struct vg_json_parser {
     struct vg_sample out[VG_POINTS_MAX];
     char scratch[SCRATCH_MAX];   /* decoded escaped strings */
     size_t scratch_used;
+    const char *topic_plant;     /* the plant the transport names for the next message, or NULL */
+    size_t topic_plant_len;
 };
+
+void vg_json_parser_plant(struct vg_json_parser *jp, const char *plant, size_t n)
+{
+    jp->topic_plant = plant && n ? plant : NULL;
+    jp->topic_plant_len = plant ? n : 0;
+}
 
 struct vg_json_parser *vg_json_parser_create(void)
 {
@@ -458,6 +466,28 @@ static int need_string(struct vg_json_parser *jp, const char *s, const jsmntok_t
     return 0;
 }
 
+/* "plant": from the payload, or from the transport (a topic level); both must agree. */
+static int need_plant(struct vg_json_parser *jp, const char *s, const jsmntok_t *tok, int idx,
+                      struct vg_str *out, struct vg_reject *rej)
+{
+    if (!jp->topic_plant)
+        return need_string(jp, s, tok, idx, "plant", true, "", out, rej);
+    if (jp->topic_plant_len > VG_ID_MAX)
+        return reject(rej, "bad_value", "the plant named by the topic is longer than %d bytes", VG_ID_MAX);
+    if (idx < 0) {
+        out->p = jp->topic_plant;
+        out->n = jp->topic_plant_len;
+        return 0;
+    }
+    if (need_string(jp, s, tok, idx, "plant", true, "", out, rej) < 0)
+        return VG_EINVAL;
+    if (out->n != jp->topic_plant_len || memcmp(out->p, jp->topic_plant, out->n))
+        return reject(rej, "plant_mismatch", "\"plant\" is \"%.*s\" but the topic names \"%.*s\"",
+                      (int)out->n, out->p, (int)(jp->topic_plant_len > 64 ? 64 : jp->topic_plant_len),
+                      jp->topic_plant);
+    return 0;
+}
+
 static int need_number(const char *s, const jsmntok_t *tok, int idx, const char *name,
                        const char *where, double *out, struct vg_reject *rej)
 {
@@ -608,7 +638,7 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
                 return VG_EINVAL;
         } else if (vg_str_eq(type, "maintenance", 11)) {
             m->kind = VG_MSG_MAINTENANCE;
-            if (need_string(jp, s, tok, f.plant, "plant", true, "", &m->plant, rej) < 0 ||
+            if (need_plant(jp, s, tok, f.plant, &m->plant, rej) < 0 ||
                 need_string(jp, s, tok, f.device, "device", false, "", &m->device, rej) < 0 ||
                 need_ts(s, tok, f.from, "from", "", &m->from, rej) < 0 ||
                 need_ts(s, tok, f.until, "until", "", &m->until, rej) < 0)
@@ -627,7 +657,7 @@ int vg_json_parse(struct vg_json_parser *jp, const char *s, size_t len,
         return VG_OK;
     }
 
-    if (need_string(jp, s, tok, f.plant, "plant", true, "", &m->plant, rej) < 0 ||
+    if (need_plant(jp, s, tok, f.plant, &m->plant, rej) < 0 ||
         need_ts(s, tok, f.ts, "ts", "", &m->ts, rej) < 0)
         return VG_EINVAL;
 

@@ -33,6 +33,14 @@ struct vg_json_parser *vg_json_parser_create(void);
 void vg_json_parser_destroy(struct vg_json_parser *jp);
 
 /**
+ * @brief The plant the transport names for the next messages (an MQTT topic
+ * level), or NULL. With one, a message without "plant" takes it, and one whose
+ * "plant" differs is rejected as `plant_mismatch`. @p plant is borrowed until
+ * the next call here.
+ */
+void vg_json_parser_plant(struct vg_json_parser *jp, const char *plant, size_t n);
+
+/**
  * @brief Parse one line.
  * @param line  the bytes, not necessarily NUL-terminated; no trailing newline.
  * @param out   on success, points at an array of *n messages owned by the parser,

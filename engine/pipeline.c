@@ -13,6 +13,8 @@
 #include "engine/clock.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,15 +86,18 @@ struct run {
     struct vg_group_stage *group;       /* region rules, in the output thread; NULL if none */
     vg_ts *progress;                    /* per worker, as the output thread last heard */
     /* checkpoints (a store other than memory) */
-    bool persist;
+    bool persist;                       /* a store other than memory: checkpoints save state */
+    bool barriers;                      /* checkpoints run: persist, or a source that commits */
+    _Atomic uint64_t durable;           /* last checkpoint whose state is saved and alerts delivered */
+    uint64_t committed;                 /* reader side: last checkpoint committed to the source */
     uint64_t ckpt_next;                 /* number of the next checkpoint */
     struct vg_state_meta ckpt_meta[64]; /* meta of checkpoint k at [k % 64], set by the reader */
     vg_ts ckpt_due;                     /* wall time of the next checkpoint */
     pthread_t store_thread;
     struct vg_bell store_bell;
-    struct vg_ring group_ckpt;          /* output -> store thread: the group stage's record */
+    struct vg_ring group_ckpt;          /* output -> store thread: its part (the group stage's record) */
     uint64_t *barrier_seen;             /* per worker: the last checkpoint it passed (output side) */
-    uint64_t group_next;                /* output side: the next checkpoint to export the group at */
+    uint64_t group_next;                /* output side: the next checkpoint to hand over */
     uint64_t saved, restored, unsaved, records_saved, bytes_saved;
     int store_rc;
     struct vg_error store_err;
@@ -259,6 +264,8 @@ static void store_flush(struct run *r, struct pending *p, const struct vg_state_
     if (*failing)
         fprintf(stderr, "vigil: state is saved again (%zu plants written)\n", n);
     *failing = false;
+    atomic_store_explicit(&r->durable, meta->checkpoint, memory_order_release);
+    vg_bell_ring(&r->reader_bell); /* the reader commits the source up to it */
     r->store_rc = 0;
     r->saved++;
     r->records_saved += n;
@@ -274,7 +281,7 @@ static void *store_main(void *arg)
     int done = 0;
     uint64_t number = 0;   /* the checkpoint being gathered */
     int parts = 0;         /* parts of it received */
-    int need = r->nw + (r->group ? 1 : 0), sources = need;
+    int need = r->nw + 1, sources = need; /* every worker, and the output thread */
     struct ckpt_part **held = calloc((size_t)r->nw + 1, sizeof *held);
     while (done < sources) {
         uint32_t seen = vg_bell_read(&r->store_bell);
@@ -296,7 +303,7 @@ static void *store_main(void *arg)
             number = c->number;
             parts++;
         }
-        if (r->group && !held[r->nw]) {
+        if (!held[r->nw]) {
             struct ckpt_part *c = vg_ring_pop(&r->group_ckpt);
             if (c) {
                 any = true;
@@ -355,14 +362,13 @@ static void *worker_main(void *arg)
         if (b->watermark != VG_TS_NONE)
             w->progress = b->watermark;
         if (b->flags & VG_BATCH_BARRIER) {
-            ckpt_hand_over(w, b->checkpoint);
-            if (w->run->group) {
-                /* the group stage checkpoints once every worker's alerts before it are in */
-                if (!w->cur)
-                    w->cur = out_acquire(w);
-                w->cur->checkpoint = b->checkpoint;
-                out_push(w, VG_BATCH_BARRIER);
-            }
+            if (w->run->persist)
+                ckpt_hand_over(w, b->checkpoint);
+            /* the output thread delivers every alert before it, then the checkpoint completes */
+            if (!w->cur)
+                w->cur = out_acquire(w);
+            w->cur->checkpoint = b->checkpoint;
+            out_push(w, VG_BATCH_BARRIER);
         }
         bool eos = b->flags & VG_BATCH_EOS;
         vg_batch_reset(b);
@@ -451,25 +457,51 @@ static void output_one(struct run *r, const struct vg_alert *a)
                                       (size_t)n - 1, &r->out_err);
 }
 
-/* Every worker has passed checkpoint k: hand the group stage's state to the store. */
-static void group_checkpoints(struct run *r)
+/* Deliver what the sinks hold; a failure stops the output (the run reports it). */
+static void output_flush(struct run *r)
+{
+    if (r->out_rc == 0)
+        r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
+    if (r->out_rc == 0 && r->cfg->sms)
+        r->out_rc = r->cfg->sms->ops->flush(r->cfg->sms->sink, &r->out_err);
+}
+
+/*
+ * Every worker has passed checkpoint k: the alerts before it are all here.
+ * Deliver them (the sinks flush and wait for acknowledgement), then hand the
+ * output side's part to the store thread: the group stage's record. Without
+ * a store, delivering them completes the checkpoint.
+ */
+static void output_checkpoints(struct run *r)
 {
     for (;;) {
         uint64_t k = r->group_next;
         for (int i = 0; i < r->nw; i++)
             if (r->barrier_seen[i] < k)
                 return;
+        output_flush(r);
+        if (r->out_rc < 0)
+            return; /* undelivered alerts: this checkpoint never completes */
+        r->group_next = k + 1;
+        if (!r->persist) {
+            atomic_store_explicit(&r->durable, k, memory_order_release);
+            vg_bell_ring(&r->reader_bell);
+            continue;
+        }
         struct ckpt_part *c = calloc(1, sizeof *c);
-        char *data;
-        size_t len;
-        if (!c || vg_group_export(r->group, &data, &len) < 0)
+        if (!c)
             abort();
         c->number = k;
-        ckpt_add(c, VG_GROUP_RECORD, strlen(VG_GROUP_RECORD), data, len);
-        free(data);
+        if (r->group) {
+            char *data;
+            size_t len;
+            if (vg_group_export(r->group, &data, &len) < 0)
+                abort();
+            ckpt_add(c, VG_GROUP_RECORD, strlen(VG_GROUP_RECORD), data, len);
+            free(data);
+        }
         while (!vg_ring_push(&r->group_ckpt, c))
             usleep(1000); /* the store thread is behind */
-        r->group_next = k + 1;
     }
 }
 
@@ -506,25 +538,26 @@ static void *output_main(void *arg)
                 safe = r->progress[i] < safe ? r->progress[i] : safe;
             if (safe != VG_TS_NONE)
                 vg_group_advance(r->group, safe, output_group, r);
-            if (r->persist)
-                group_checkpoints(r);
         }
+        if (any && r->barriers)
+            output_checkpoints(r);
         if (!any) {
-            if (r->out_rc == 0)
-                r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
+            output_flush(r);
             vg_bell_wait(&r->output_bell, seen, WAIT_MS);
         }
     }
-    if (r->persist && r->group) {
-        group_checkpoints(r);
+    if (r->barriers)
+        output_checkpoints(r);
+    if (r->persist) {
         struct ckpt_part *end = calloc(1, sizeof *end);
+        if (!end)
+            abort();
         end->number = UINT64_MAX;
         while (!vg_ring_push(&r->group_ckpt, end))
             usleep(1000);
     }
     vg_group_advance(r->group, VG_TS_MAX, output_group, r); /* every worker is done */
-    if (r->out_rc == 0)
-        r->out_rc = r->cfg->alerts->ops->flush(r->cfg->alerts->sink, &r->out_err);
+    output_flush(r);
     return NULL;
 }
 
@@ -745,6 +778,12 @@ static int clock_admit(struct run *r, const struct vg_sample *s, unsigned n, str
 static void checkpoint(struct run *r)
 {
     uint64_t k = r->ckpt_next++;
+    const struct vg_source_handle *in = r->cfg->input;
+    if (in->ops->mark) {
+        struct vg_error e = {0};
+        if (in->ops->mark(in->src, k, &e) < 0)
+            fprintf(stderr, "vigil: %s\n", e.msg);
+    }
     for (int i = 0; i < r->nw; i++)
         if (r->w[i].fill && r->w[i].fill->n)
             in_send(r, &r->w[i], 0);
@@ -757,6 +796,27 @@ static void checkpoint(struct run *r)
         in_send(r, w, VG_BATCH_BARRIER);
     }
     r->ckpt_due = vg_clock_wall_ms() + (r->cfg->checkpoint_ms > 0 ? r->cfg->checkpoint_ms : 1000);
+}
+
+/* Checkpoints whose state is saved and alerts delivered: acknowledge their input. */
+static void commit_durable(struct run *r)
+{
+    const struct vg_source_handle *in = r->cfg->input;
+    uint64_t k = atomic_load_explicit(&r->durable, memory_order_acquire);
+    if (k <= r->committed || !in->ops->commit)
+        return;
+    struct vg_error e = {0};
+    if (in->ops->commit(in->src, k, &e) < 0)
+        fprintf(stderr, "vigil: %s (the input is acknowledged again at the next checkpoint)\n", e.msg);
+    else
+        r->committed = k;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+void vg_pipeline_request_stop(void)
+{
+    stop_requested = 1;
 }
 
 /* Move the clock to @p to (never back), e.g. --until at the end or wall time when idle. */
@@ -802,6 +862,7 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
             const struct vg_sample *samples;
             unsigned k;
             struct vg_reject rej;
+            vg_json_parser_plant(rd->jp, m->plant, m->plant_len);
             if (vg_json_parse(rd->jp, m->data, m->len, &samples, &k, &rej) < 0) {
                 dead_letter(rd, st, m, rej.reason, rej.detail);
                 continue;
@@ -822,8 +883,9 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
         }
         if (n == 0 && cfg->input->ops->live)
             clock_advance(r, vg_clock_wall_ms() - cfg->lateness); /* live and idle: wall time */
-        if (r->persist && vg_clock_wall_ms() >= r->ckpt_due)
+        if (r->barriers && vg_clock_wall_ms() >= r->ckpt_due)
             checkpoint(r);
+        commit_durable(r);
         if (n == 0 || eof) {
             /* idle or done: ship what is buffered so alerts are not held back */
             for (int i = 0; i < r->nw; i++)
@@ -832,8 +894,8 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
             if (rd->dl_rc == 0)
                 rd->dl_rc = cfg->dead->ops->flush(cfg->dead->sink, &rd->dl_err);
         }
-        if (eof)
-            return VG_OK;
+        if (eof || stop_requested)
+            return VG_OK; /* the end of input, or SIGINT/SIGTERM: finish like it */
     }
 }
 
@@ -975,6 +1037,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             goto out;
         }
     r->persist = cfg->store && cfg->store->ops && strcmp(cfg->store->ops->scheme, "memory");
+    r->barriers = r->persist || cfg->input->ops->commit;
     for (int i = 0; r->persist && i < r->nw; i++)
         vg_shard_track_changes(r->w[i].shard, true);
     r->ckpt_next = 1; /* 0 in a stored meta means "nothing stored" */
@@ -1010,7 +1073,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     release(&rd, VG_TS_MAX); /* the end of input: nothing later can come before them */
     if (rc == VG_OK)
         clock_advance(r, cfg->until); /* --until: judge absences at the end of input */
-    if (r->persist && started == r->nw)
+    if (r->barriers && started == r->nw)
         checkpoint(r); /* the last one: everything up to the end of input */
     for (int i = 0; i < r->nw; i++)
         in_send(r, &r->w[i], VG_BATCH_EOS);
@@ -1019,6 +1082,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     pthread_join(r->out_thread, NULL);
     if (r->persist)
         pthread_join(r->store_thread, NULL);
+    commit_durable(r); /* the last checkpoint's input, once it is safe */
     if (rd.dl_rc == 0)
         rd.dl_rc = cfg->dead->ops->flush(cfg->dead->sink, &rd.dl_err);
     if (rc == VG_OK && r->out_rc < 0)

@@ -98,6 +98,13 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
                     struct vg_error *err);
 void vg_pipeline_stats_fini(struct vg_pipeline_stats *stats);
 
+/**
+ * @brief Ask a running pipeline to finish as if its input had ended (a last
+ * checkpoint, alerts delivered, input committed). Async-signal-safe: main.c
+ * calls it on SIGINT and SIGTERM.
+ */
+void vg_pipeline_request_stop(void);
+
 /** @brief Print the counts line (always) and, if kept, the per-rule table. */
 void vg_pipeline_print(const struct vg_pipeline_stats *stats, const struct vg_ruleset *rs, FILE *out);
 

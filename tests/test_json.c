@@ -669,6 +669,52 @@ START_TEST(escape_round_trips)
 }
 END_TEST
 
+/* ---- the plant named by the transport (an MQTT topic level) --------------- */
+
+static int parse_as(const char *plant, const char *line, const struct vg_sample **out, unsigned *n,
+                    struct vg_reject *rej)
+{
+    vg_json_parser_plant(jp, plant, plant ? strlen(plant) : 0);
+    int rc = vg_json_parse(jp, line, strlen(line), out, n, rej);
+    vg_json_parser_plant(jp, NULL, 0);
+    return rc;
+}
+
+START_TEST(takes_the_plant_from_the_topic)
+{
+    const struct vg_sample *out;
+    unsigned n;
+    struct vg_reject rej = {NULL, ""};
+    /* no "plant" in the payload: the topic's */
+    ck_assert_int_eq(parse_as("P9", "{\"device\":\"D\",\"metric\":\"m\",\"value\":1,\"ts\":5}", &out, &n,
+                              &rej), VG_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_slice(out[0].plant, "P9", "plant");
+    /* a batch: every point */
+    ck_assert_int_eq(parse_as("P9", "{\"ts\":5,\"points\":[{\"device\":\"A\",\"metric\":\"m\",\"value\":1},"
+                              "{\"device\":\"B\",\"metric\":\"m\",\"value\":2}]}", &out, &n, &rej), VG_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_slice(out[1].plant, "P9", "plant of the second point");
+    /* the same plant in both: fine */
+    ck_assert_int_eq(parse_as("P9", "{\"plant\":\"P9\",\"device\":\"D\",\"event\":\"e\",\"ts\":5}", &out,
+                              &n, &rej), VG_OK);
+    ck_assert_slice(out[0].plant, "P9", "plant");
+    /* maintenance takes it too */
+    ck_assert_int_eq(parse_as("P9", "{\"type\":\"maintenance\",\"from\":1,\"until\":2}", &out, &n, &rej),
+                     VG_OK);
+    ck_assert_slice(out[0].plant, "P9", "maintenance plant");
+    /* a different plant: rejected whole, with both named */
+    ck_assert_int_eq(parse_as("P9", "{\"plant\":\"P1\",\"device\":\"D\",\"metric\":\"m\",\"value\":1,"
+                              "\"ts\":5}", &out, &n, &rej), VG_EINVAL);
+    ck_assert_str_eq(rej.reason, "plant_mismatch");
+    ck_assert_msg(strstr(rej.detail, "P1") && strstr(rej.detail, "P9"), "detail: %s", rej.detail);
+    /* and with no topic plant, "plant" is required again */
+    ck_assert_int_eq(parse_as(NULL, "{\"device\":\"D\",\"metric\":\"m\",\"value\":1,\"ts\":5}", &out, &n,
+                              &rej), VG_EINVAL);
+    ck_assert_str_eq(rej.reason, "missing_field");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("json");
@@ -687,6 +733,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, escapes_strings, 0, VG_ARRAY_LEN(escapes));
     tcase_add_test(tc, escape_refuses_a_small_buffer);
     tcase_add_loop_test(tc, escape_round_trips, 0, VG_ARRAY_LEN(round_trip));
+    tcase_add_test(tc, takes_the_plant_from_the_topic);
     suite_add_tcase(s, tc);
     return s;
 }

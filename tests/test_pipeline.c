@@ -87,6 +87,31 @@ START_TEST(runs_are_byte_identical)
 }
 END_TEST
 
+/*
+ * SIGTERM on a run whose input never ends (a pipe held open): it finishes as
+ * if the input had ended — alerts written, counts printed, exit 0.
+ */
+START_TEST(sigterm_finishes_cleanly)
+{
+    char *alerts = vgt_path("term.alerts"), *fifo = vgt_path("in.fifo");
+    const char *rules = vgt_write("r.yaml", "version: 1\nrules:\n  - id: hot\n    metric: t\n    grades: [ { level: red, when: value > 10 } ]\n");
+    ck_assert_int_eq(vgt_sh("mkfifo '%s'", fifo), 0);
+    /* the writer keeps the fifo open for 30 s; vigil must stop long before on SIGTERM */
+    int rc = vgt_sh("( printf '%%s\\n' '{\"plant\":\"P\",\"device\":\"D\",\"metric\":\"t\",\"value\":50,\"ts\":1000}'; "
+                    "sleep 30 ) > '%s' & w=$!; "
+                    "'%s' run --rules '%s' --input '%s' --alerts '%s' --dead-letter /dev/null --threads 2 "
+                    "2>'%s.err' & v=$!; sleep 1; kill -TERM $v; wait $v; rc=$?; kill $w 2>/dev/null; exit $rc",
+                    fifo, vgt_bin(), rules, fifo, alerts, alerts);
+    ck_assert_int_eq(rc, 0);
+    char *got = vgt_read(alerts, NULL);
+    ck_assert_msg(strstr(got, "\"rule\":\"hot\"") && strstr(got, "\"status\":\"firing\""),
+                  "the alert before SIGTERM was not written: '%s'", got);
+    free(got);
+    free(alerts);
+    free(fifo);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -94,6 +119,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, threads_give_the_same_alerts);
     tcase_add_test(tc, runs_are_byte_identical);
+    tcase_add_test(tc, sigterm_finishes_cleanly);
     suite_add_tcase(s, tc);
     return s;
 }
