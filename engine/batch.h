@@ -15,6 +15,7 @@
 enum vg_batch_flag {
     VG_BATCH_EOS = 1,   /* the producer is done: this is its last batch */
     VG_BATCH_BARRIER = 2, /* a checkpoint: after its events, hand the changed state to the store */
+    VG_BATCH_PAUSE = 4,   /* before its events, park until the reader lets go (rebalance) */
 };
 
 /** An event as a worker sees it; its strings live in the batch's byte area. */

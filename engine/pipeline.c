@@ -47,6 +47,7 @@ struct worker {
     vg_ts sent;                          /* reader side: the clock last sent to this worker */
     vg_ts progress, reported;            /* worker side: watermark processed, and last told */
     struct vg_ring ckpt;                 /* worker -> store thread: struct ckpt_part */
+    _Atomic int paused;                  /* 1: parked at a VG_BATCH_PAUSE; the reader owns the shard */
     struct run *run;
 };
 
@@ -66,8 +67,13 @@ struct top_entry {
     uint64_t count;
 };
 
+struct reader;
+
 struct run {
     const struct vg_pipeline_config *cfg;
+    struct reader *reader;
+    struct vg_source_events events;     /* what the source calls on rebalances */
+    pthread_mutex_t store_lock;         /* the store handle: store thread saves, reader loads on rebalance */
     vg_ts start;                  /* clock start once known */
     vg_ts max_ts;                 /* largest event time seen */
     vg_ts clock;                  /* watermark: max_ts - lateness, never going back */
@@ -250,7 +256,9 @@ static void store_flush(struct run *r, struct pending *p, const struct vg_state_
             bytes += p->len[k];
         }
     struct vg_error err = {0};
+    pthread_mutex_lock(&r->store_lock);
     int rc = st->ops->save(st->store, recs, n, meta, &err);
+    pthread_mutex_unlock(&r->store_lock);
     free(recs);
     if (rc < 0) {
         if (!*failing)
@@ -358,6 +366,16 @@ static void *worker_main(void *arg)
             continue;
         }
         vg_shard_start(w->shard, b->start, (uint32_t)w->id, (uint32_t)w->run->nw);
+        if (VG_UNLIKELY(b->flags & VG_BATCH_PAUSE)) {
+            /* hand the shard to the reader until it says go (a consumer-group rebalance) */
+            atomic_store_explicit(&w->paused, 1, memory_order_release);
+            vg_bell_ring(&w->run->reader_bell);
+            while (atomic_load_explicit(&w->paused, memory_order_acquire)) {
+                uint32_t s2 = vg_bell_read(&w->bell);
+                if (atomic_load_explicit(&w->paused, memory_order_acquire))
+                    vg_bell_wait(&w->bell, s2, WAIT_MS);
+            }
+        }
         vg_shard_process(w->shard, b, worker_emit, w);
         if (b->watermark != VG_TS_NONE)
             w->progress = b->watermark;
@@ -943,6 +961,7 @@ struct restore_ctx {
     struct run *r;
     uint64_t n;
     struct vg_error *err;
+    bool only_wanted;     /* a rebalance: import only plants gained since */
 };
 
 static int restore_one(void *ctx, const char *plant, size_t plant_len, const void *data, size_t len)
@@ -952,6 +971,11 @@ static int restore_one(void *ctx, const char *plant, size_t plant_len, const voi
     if (plant_len == strlen(VG_GROUP_RECORD) && !memcmp(plant, VG_GROUP_RECORD, plant_len))
         return r->group ? vg_group_import(r->group, data, len, rc->err) : 0;
     struct worker *w = &r->w[vg_shard_route(plant, plant_len, (uint32_t)r->nw)];
+    const struct vg_source_handle *in = r->cfg->input;
+    if (in->ops->owns && !in->ops->owns(in->src, plant, plant_len))
+        return 0; /* another instance's plant (or none assigned yet) */
+    if (rc->only_wanted && !vg_shard_wants(w->shard, plant, plant_len))
+        return 0; /* held here all along: what we hold is newer */
     if (vg_shard_import(w->shard, data, len, rc->err) < 0)
         return rc->err->code;
     rc->n++;
@@ -962,7 +986,7 @@ static int restore(struct run *r, struct vg_pipeline_stats *st, struct vg_error 
 {
     const struct vg_store_handle *h = r->cfg->store;
     struct vg_state_meta meta;
-    struct restore_ctx ctx = {r, 0, err};
+    struct restore_ctx ctx = {r, 0, err, false};
     int rc = h->ops->load(h->store, restore_one, &ctx, &meta, err);
     if (rc < 0)
         return rc;
@@ -977,6 +1001,73 @@ static int restore(struct run *r, struct vg_pipeline_stats *st, struct vg_error 
     }
     r->restored = st->restored = ctx.n;
     return 0;
+}
+
+/* ---- consumer-group rebalances (source events) ---------------------------- */
+
+/* Partitions are leaving: a checkpoint, and wait until it is durable and committed. */
+static void on_revoking(void *ctx)
+{
+    struct run *r = ctx;
+    if (!r->barriers)
+        return;
+    release(r->reader, VG_TS_MAX); /* held messages belong to the partitions leaving too */
+    checkpoint(r);
+    uint64_t k = r->ckpt_next - 1;
+    vg_ts give_up = vg_clock_wall_ms() + 30000;
+    while (atomic_load_explicit(&r->durable, memory_order_acquire) < k && vg_clock_wall_ms() < give_up) {
+        uint32_t seen = vg_bell_read(&r->reader_bell);
+        if (atomic_load_explicit(&r->durable, memory_order_acquire) < k)
+            vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
+    }
+    if (atomic_load_explicit(&r->durable, memory_order_acquire) < k)
+        fprintf(stderr, "vigil: partitions revoked before checkpoint %llu was saved; the next owner "
+                "replays from the last committed offsets\n", (unsigned long long)k);
+    commit_durable(r);
+}
+
+static bool owns_plant(void *ctx, const char *plant, size_t len)
+{
+    const struct vg_source_handle *in = ctx;
+    return in->ops->owns(in->src, plant, len);
+}
+
+/* The plants this instance owns changed: park the workers, apply it, load what was gained. */
+static void on_assigned(void *ctx)
+{
+    struct run *r = ctx;
+    for (int i = 0; i < r->nw; i++) {
+        struct worker *w = &r->w[i];
+        if (w->fill && w->fill->n)
+            in_send(r, w, 0);
+        in_send(r, w, VG_BATCH_PAUSE);
+    }
+    for (int i = 0; i < r->nw; i++)
+        while (!atomic_load_explicit(&r->w[i].paused, memory_order_acquire)) {
+            uint32_t seen = vg_bell_read(&r->reader_bell);
+            if (!atomic_load_explicit(&r->w[i].paused, memory_order_acquire))
+                vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
+        }
+    /* every worker is parked: the reader owns every shard until it lets them go */
+    for (int i = 0; i < r->nw; i++)
+        vg_shard_claim(r->w[i].shard);
+    if (r->persist) {
+        struct vg_state_meta meta;
+        struct vg_error err = {0};
+        struct restore_ctx rc = {r, 0, &err, true};
+        const struct vg_store_handle *h = r->cfg->store;
+        pthread_mutex_lock(&r->store_lock);
+        int lrc = h->ops->load(h->store, restore_one, &rc, &meta, &err);
+        pthread_mutex_unlock(&r->store_lock);
+        if (lrc < 0)
+            fprintf(stderr, "vigil: loading the state of newly assigned plants: %s (they start "
+                    "afresh)\n", err.msg);
+        r->restored += rc.n;
+    }
+    for (int i = 0; i < r->nw; i++) {
+        atomic_store_explicit(&r->w[i].paused, 0, memory_order_release);
+        vg_bell_ring(&r->w[i].bell);
+    }
 }
 
 static double now_s(void)
@@ -1008,6 +1099,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     if (!r)
         return vg_error_set(err, VG_ENOMEM, "out of memory");
     r->cfg = cfg;
+    pthread_mutex_init(&r->store_lock, NULL);
     r->group = vg_group_create(cfg->rs);
     r->start = cfg->start;
     r->max_ts = VG_TS_NONE;
@@ -1036,6 +1128,14 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             rc = vg_error_set(err, VG_ENOMEM, "out of memory for worker %d", i);
             goto out;
         }
+    r->reader = &rd;
+    if (cfg->input->ops->owns)
+        for (int i = 0; i < r->nw; i++)
+            vg_shard_set_owner(r->w[i].shard, owns_plant, cfg->input);
+    if (cfg->input->ops->listen) {
+        r->events = (struct vg_source_events){r, on_revoking, on_assigned};
+        cfg->input->ops->listen(cfg->input->src, &r->events);
+    }
     r->persist = cfg->store && cfg->store->ops && strcmp(cfg->store->ops->scheme, "memory");
     r->barriers = r->persist || cfg->input->ops->commit;
     for (int i = 0; r->persist && i < r->nw; i++)
@@ -1146,6 +1246,7 @@ out:
         vg_ring_fini(&r->group_ckpt);
     }
     vg_group_destroy(r->group);
+    pthread_mutex_destroy(&r->store_lock);
     free(r->rules);
     free(r->top);
     free(r);

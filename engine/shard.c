@@ -44,6 +44,8 @@ struct plant_entry {
     uint32_t maint;        /* first maintenance window (index + 1), 0 = none */
     uint8_t len;
     uint8_t dirty;         /* changed since the last checkpoint */
+    uint8_t disowned;      /* another instance owns it now: its timers are skipped */
+    uint8_t wants_load;    /* regained: reset, waiting for its stored record */
     const struct vg_plant *reg;
 };
 
@@ -80,10 +82,14 @@ struct vg_shard {
     struct timer *heap;    /* min-heap by deadline */
     uint32_t n_heap, cap_heap;
     vg_ts clock;           /* the watermark reached so far */
+    vg_ts start;           /* the clock start (seeding of declared points) */
     bool track_changes;    /* mark plants changed by events, for vg_shard_export_dirty */
     double rule_value;     /* for the alert being emitted: `value` when another metric decided */
     vg_ts muted_from, muted_until;  /* for a resumed alert being emitted */
     bool started;
+    vg_shard_owns_fn owns;   /* NULL: every plant is this instance's */
+    void *owns_ctx;
+    uint32_t id, n;          /* this shard's number among n (routing of registry plants) */
     const struct vg_registry *reg;
     struct subject *subjects;
     uint32_t n_subjects, cap_subjects;
@@ -238,6 +244,8 @@ static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
     pe->reg = vg_registry_plant(sh->reg, p, n);
     pe->maint = 0;
     pe->dirty = 1;
+    pe->disowned = 0;
+    pe->wants_load = 0;
     uint64_t *bits = sh->rule_bits + (size_t)idx * sh->words;
     memset(bits, 0, sh->words * sizeof *bits);
     for (uint32_t r = 0; r < sh->rs->n_rules; r++)
@@ -672,8 +680,10 @@ void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ct
         struct timer t = heap_pop(sh);
         struct vg_rstate *st = &sh->states[t.state];
         const struct subject *s = &sh->subjects[st->subject];
-        sh->plants[s->plant].dirty = 1;
         st->flags &= (uint8_t)~VG_RS_ARMED;
+        if (VG_UNLIKELY(sh->plants[s->plant].disowned))
+            continue; /* another instance judges it now; re-armed if it comes back */
+        sh->plants[s->plant].dirty = 1;
         sh->st.timers++;
         if (st->flags & VG_RS_MUTED)
             absence_resume(sh, s, st, t.deadline, emit, ctx);
@@ -689,18 +699,18 @@ void vg_shard_advance(struct vg_shard *sh, vg_ts now, vg_alert_fn emit, void *ct
     }
 }
 
-void vg_shard_start(struct vg_shard *sh, vg_ts start, uint32_t id, uint32_t n)
+/* Declared points of the registry plants this shard owns, counted from @p start. Idempotent. */
+static void seed(struct vg_shard *sh, vg_ts start)
 {
-    if (sh->started || start == VG_TS_NONE)
-        return;
-    sh->started = true;
     const struct vg_ruleset *rs = sh->rs;
-    if (!rs->n_absence)
+    if (!rs->n_absence || start == VG_TS_NONE)
         return;
     for (uint32_t p = 0; p < sh->reg->n_plants; p++) {
         const struct vg_plant *pl = &sh->reg->plants[p];
         size_t plen = strlen(pl->id);
-        if (plen > VG_ID_MAX || vg_shard_route(pl->id, plen, n) != id)
+        if (plen > VG_ID_MAX || vg_shard_route(pl->id, plen, sh->n) != sh->id)
+            continue;
+        if (sh->owns && !sh->owns(sh->owns_ctx, pl->id, plen))
             continue;
         for (uint32_t k = 0; k < pl->n_points; k++) {
             const struct vg_point *pt = &pl->points[k];
@@ -721,6 +731,101 @@ void vg_shard_start(struct vg_shard *sh, vg_ts start, uint32_t id, uint32_t n)
                 arm(sh, st);
             }
         }
+    }
+}
+
+void vg_shard_start(struct vg_shard *sh, vg_ts start, uint32_t id, uint32_t n)
+{
+    if (sh->started || start == VG_TS_NONE)
+        return;
+    sh->started = true;
+    sh->start = start;
+    sh->id = id;
+    sh->n = n;
+    seed(sh, start);
+}
+
+void vg_shard_set_owner(struct vg_shard *sh, vg_shard_owns_fn owns, void *ctx)
+{
+    sh->owns = owns;
+    sh->owns_ctx = ctx;
+}
+
+/* Forget what the shard knows of plant @p p: as if it had never been seen (memory is kept). */
+static void plant_reset(struct vg_shard *sh, uint32_t p, const bool *reset)
+{
+    (void)p;
+    for (uint32_t i = 0; i < sh->n_subjects; i++) {
+        struct subject *s = &sh->subjects[i];
+        if (!reset[s->plant])
+            continue;
+        s->qmute = 0;
+        s->series = 0; /* the records stay allocated, unreachable */
+        for (uint32_t k = s->states; k; k = sh->states[k - 1].next) {
+            struct vg_rstate *st = &sh->states[k - 1];
+            uint32_t next = st->next, subject = st->subject, ext = st->ext;
+            uint16_t rule = st->rule;
+            vg_rstate_init(st, rule);
+            st->next = next;
+            st->subject = subject;
+            st->ext = 0;
+            if (ext) {
+                st->ext = ext;
+                /* empty windows and counters, set points from the registry */
+                const struct vg_rule *r = &sh->rs->rules[rule];
+                char *x = ext_of(sh, st);
+                for (uint32_t q = 0; q < r->n_slots; q++)
+                    if (r->slots[q].kind == VG_SLOT_WINDOW)
+                        vg_window_init((struct vg_window *)(void *)(x + r->slots[q].ext_off),
+                                       r->slots[q].width, 0);
+                for (uint32_t f = 0; f < r->n_fired; f++)
+                    vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
+                ext_set_limits(sh, s, st);
+            }
+        }
+    }
+}
+
+void vg_shard_claim(struct vg_shard *sh)
+{
+    if (!sh->owns)
+        return;
+    bool *reset = calloc((size_t)sh->n_plants + 1, sizeof *reset);
+    if (!reset)
+        abort();
+    bool any = false;
+    for (uint32_t p = 0; p < sh->n_plants; p++) {
+        struct plant_entry *pe = &sh->plants[p];
+        bool own = sh->owns(sh->owns_ctx, sh->keys + pe->key, pe->len);
+        if (!own && !pe->disowned) {
+            pe->disowned = 1;
+        } else if (own && pe->disowned) {
+            /* back from another instance: what we held is stale; its record replaces it */
+            pe->disowned = 0;
+            pe->wants_load = 1;
+            pe->maint = 0;
+            reset[p] = any = true;
+        }
+    }
+    if (any)
+        plant_reset(sh, 0, reset);
+    free(reset);
+    if (sh->started)
+        seed(sh, sh->start);
+}
+
+bool vg_shard_wants(struct vg_shard *sh, const char *plant, size_t n)
+{
+    if (n > VG_ID_MAX)
+        return false;
+    uint64_t h = vg_hash64(plant, n, 0);
+    for (uint32_t k = (uint32_t)h & sh->plant_tab.mask;; k = (k + 1) & sh->plant_tab.mask) {
+        uint64_t e = sh->plant_tab.slots[k];
+        if (!e)
+            return true; /* never seen here */
+        const struct plant_entry *pe = &sh->plants[(uint32_t)e - 1];
+        if (pe->hash == h && pe->len == n && !memcmp(sh->keys + pe->key, plant, n))
+            return pe->wants_load || pe->disowned;
     }
 }
 
@@ -1453,6 +1558,8 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
     if (r.bad || r.at != r.n)
         return vg_error_set(err, VG_EINVAL, "corrupt state record for plant %.*s", (int)plen, plant);
     sh->plants[p].dirty = 0; /* exactly what the store holds */
+    sh->plants[p].wants_load = 0;
+    sh->plants[p].disowned = 0;
     return VG_OK;
 }
 

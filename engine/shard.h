@@ -106,6 +106,21 @@ int vg_shard_export_dirty(struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
  */
 int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg_error *err);
 
+/*
+ * Ownership (consumer groups: several instances split the plants). A shard
+ * given an owner predicate seeds only the declared points of plants it owns,
+ * and on vg_shard_claim() applies a new answer: plants it lost keep their
+ * memory but their timers stop (another instance judges them); plants it
+ * regains are reset and wait for their stored record (vg_shard_wants). Events
+ * are not filtered: the transport sends this instance only its own plants.
+ */
+typedef bool (*vg_shard_owns_fn)(void *ctx, const char *plant, size_t len);
+void vg_shard_set_owner(struct vg_shard *sh, vg_shard_owns_fn owns, void *ctx);
+/** @brief Apply the owner predicate's current answer to every plant, then seed owned declared points. */
+void vg_shard_claim(struct vg_shard *sh);
+/** @returns true if a stored record of @p plant should be imported: unseen, regained or disowned here. */
+bool vg_shard_wants(struct vg_shard *sh, const char *plant, size_t n);
+
 /** @brief The clock the shard has reached (VG_TS_NONE before any), for a checkpoint header. */
 vg_ts vg_shard_clock(const struct vg_shard *sh);
 

@@ -271,6 +271,67 @@ START_TEST(changed_rule_starts_afresh)
 }
 END_TEST
 
+/* ---- ownership (consumer groups) ------------------------------------------ */
+
+static bool own_p;
+
+static bool owns(void *ctx, const char *plant, size_t len)
+{
+    (void)ctx;
+    return !(len == 1 && plant[0] == 'P') || own_p;
+}
+
+static const char *const absence_rules =
+    "version: 1\nrules:\n  - id: quiet\n    metric: t\n"
+    "    absent: { grades: [ { level: yellow, after: 1m } ] }\n";
+
+START_TEST(disowned_plants_stay_quiet_and_regained_ones_load)
+{
+    struct vg_ruleset *rs = rules_from("abs.yaml", absence_rules);
+    struct vg_registry *reg = vg_registry_empty();
+    struct out o = {NULL, 0, 0, rs};
+    struct vg_shard *a = vg_shard_create(rs, reg), *b = vg_shard_create(rs, reg);
+    vg_shard_set_owner(a, owns, NULL);
+    own_p = true;
+    vg_shard_start(a, 0, 0, 1);
+    one_sample(a, rs, 0, 1, &o); /* P/D seen at 0: silent from 60 s */
+    ck_assert(!vg_shard_wants(a, "P", 1)); /* held here and owned */
+    /* another instance takes P: this one must not judge it */
+    own_p = false;
+    vg_shard_claim(a);
+    vg_shard_advance(a, 120000, collect, &o);
+    ck_assert_msg(o.n == 0, "a disowned plant raised: %s", o.buf);
+    ck_assert(vg_shard_wants(a, "P", 1));
+    /* meanwhile the other instance saw P/D at 100 s and saved it */
+    vg_shard_start(b, 0, 0, 1);
+    one_sample(b, rs, 100000, 1, &o);
+    struct records rec = {0};
+    ck_assert_int_eq(vg_shard_export(b, keep, &rec), 0);
+    ck_assert_uint_eq(rec.n, 1);
+    /* P comes back: reset, waiting for its record; the record decides the deadline */
+    own_p = true;
+    vg_shard_claim(a);
+    ck_assert(vg_shard_wants(a, "P", 1));
+    struct vg_error err = {0};
+    ck_assert_int_eq(vg_shard_import(a, rec.data[0], rec.len[0], &err), 0);
+    ck_assert(!vg_shard_wants(a, "P", 1));
+    vg_shard_advance(a, 150000, collect, &o);
+    ck_assert_msg(o.n == 0, "fired before the stored deadline: %s", o.buf);
+    vg_shard_advance(a, 170000, collect, &o);
+    ck_assert_msg(o.buf && strstr(o.buf, "\"rule\":\"quiet\"") && strstr(o.buf, "\"at\":160000"),
+                  "want the absence at 100 s + 1 m = 160000: %s", o.buf ? o.buf : "(nothing)");
+    for (size_t i = 0; i < rec.n; i++)
+        free(rec.data[i]);
+    free(rec.data);
+    free(rec.len);
+    free(o.buf);
+    vg_shard_destroy(a);
+    vg_shard_destroy(b);
+    vg_ruleset_destroy(rs);
+    vg_registry_destroy(reg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("snapshot");
@@ -278,6 +339,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, half_snapshot_half_equals_one_run);
     tcase_add_test(tc, changed_rule_starts_afresh);
+    tcase_add_test(tc, disowned_plants_stay_quiet_and_regained_ones_load);
     suite_add_tcase(s, tc);
     return s;
 }
