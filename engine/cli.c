@@ -3,14 +3,21 @@
  * tables, and runs the commands.
  * Owns: argument parsing and user-facing messages on stderr. Must never: run
  * a pipeline with a half-valid configuration.
+ * DESIGN: `vigil run --config FILE` loads the file (engine/config.c) and then
+ * lets every flag given on the command line win over the file's value
+ * (`--rules` replaces the file's whole list). Each setting remembers where it
+ * came from, so a message about a value from the file starts with
+ * file:line:col: key: and one about a flag with `vigil run:`.
  */
 #include "engine/cli.h"
 #include "engine/clock.h"
+#include "engine/config.h"
 #include "engine/pipeline.h"
 #include "engine/registry.h"
 #include "engine/rule.h"
 #include "engine/ruletest.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +33,20 @@ struct flag {
 static const struct flag check_flags[] = {
     {"registry", "FILE", "also check the rules against this registry (a `where` selecting no plant "
                          "is an error) and validate the registry itself"},
+    {"config", "FILE", "validate a config file for vigil run (keys, values, environment variables, "
+                       "URIs) without opening anything; PATH... may then be left out"},
     {"help", NULL, "show this help"},
     {NULL, NULL, NULL}};
 
 static const struct flag run_flags[] = {
-    {"config", "FILE", "configuration file (not available in this version)"},
+    {"config", "FILE", "configuration file (YAML; see deploy/vigil.example.yaml); flags given with "
+                       "it win over its values, and --rules replaces its list"},
     {"rules", "PATH", "rule file or directory; repeatable (default: ./rules)"},
     {"registry", "FILE", "plants and regions (names, regions, industries, contacts, points)"},
     {"input", "FILE|-", "telemetry NDJSON, one message per line (default: - = stdin)"},
     {"alerts", "FILE|-", "where alerts go, one JSON object per line (default: - = stdout)"},
-    {"sms", "FILE", "where SMS requests go (none are produced by this version)"},
+    {"sms", "FILE|URI", "where SMS requests go, one JSON object per line: a file, - or a URI "
+                        "(default: none are made)"},
     {"dead-letter", "FILE", "where rejected input goes, with a reason (default: stderr)"},
     {"state", "URI", "state store: memory (default), or redis://[:PASSWORD@]HOST:PORT[/DB] "
                      "(checkpoints every second; a restart carries on from the last one)"},
@@ -63,11 +74,12 @@ static int cmd_run(int argc, char **argv);
 static int cmd_test(int argc, char **argv);
 
 static const struct command commands[] = {
-    {"check", "vigil check [--registry FILE] PATH...",
-     "Validate rule files and directories; print every error as file:line:col: message.",
+    {"check", "vigil check [--registry FILE] PATH...\n       vigil check --config FILE [PATH...]",
+     "Validate rule files and directories, or a config file; print every error as "
+     "file:line:col: message.",
      check_flags, cmd_check},
     {"run", "vigil run [--config FILE] [--rules PATH]... [--registry FILE] [--input FILE|-]\n"
-            "          [--alerts FILE|-] [--sms FILE] [--dead-letter FILE] [--state URI]\n"
+            "          [--alerts FILE|-] [--sms FILE|URI] [--dead-letter FILE] [--state URI]\n"
             "          [--threads N] [--lateness DUR] [--start TS] [--until TS] [--summary]\n"
             "          [--checkpoint-interval DUR]",
      "Apply the rules to telemetry and write graded alerts. With no flags: read stdin, load "
@@ -256,27 +268,84 @@ static int begin_paths(const struct command *c, int argc, char **argv, struct pa
     return rc;
 }
 
-static int cmd_check(int argc, char **argv)
+/* Load a config file into @p conf, printing every error. @returns an exit status. */
+static int load_config(const char *cmd, const char *file, struct vg_config *conf)
 {
-    const struct command *c = find_command("check");
-    struct parsed p;
-    bool done;
-    int rc = begin_paths(c, argc, argv, &p, "rule file or directory", "rule path", &done);
-    if (done)
-        goto out;
-    const char *regpath = get(c, &p, "registry");
-    if (regpath && need_exists("check", "registry", regpath) < 0)
-        rc = VG_EXIT_USAGE;
-    if (rc)
-        goto out;
+    if (need_exists(cmd, "config file", file) < 0)
+        return VG_EXIT_USAGE;
+    struct vg_diags d;
+    vg_diags_init(&d);
+    int lrc = vg_config_load(conf, file, &d);
+    vg_diags_print(&d, stderr);
+    if (lrc == VG_EINVAL)
+        fprintf(stderr, "vigil %s: the config file has %zu error%s\n", cmd, d.n, d.n == 1 ? "" : "s");
+    else if (lrc == VG_ENOMEM)
+        fprintf(stderr, "vigil %s: out of memory loading the config file\n", cmd);
+    vg_diags_fini(&d);
+    return lrc == VG_OK ? VG_EXIT_OK : lrc == VG_EINVAL ? VG_EXIT_INVALID
+         : lrc == VG_ENOENT ? VG_EXIT_USAGE : VG_EXIT_IO;
+}
+
+/* What `vigil check --config` found: one line per key the file sets, no secrets. */
+static void print_config(const struct vg_config *conf)
+{
+    char buf[1200];
+    printf("vigil check: config %s OK\n", conf->file);
+    if (conf->rules) {
+        printf("  rules:");
+        for (size_t i = 0; i < conf->n_rules; i++)
+            printf(" %s", conf->rules[i]);
+        printf("\n");
+    }
+    if (conf->registry)
+        printf("  registry: %s\n", conf->registry);
+    const struct {
+        enum vg_config_key key;
+        const char *uri;
+    } eps[] = {{VG_CONF_INPUT, conf->input}, {VG_CONF_ALERTS, conf->alerts}, {VG_CONF_SMS, conf->sms},
+               {VG_CONF_DEAD_LETTER, conf->dead_letter}, {VG_CONF_STATE, conf->state}};
+    for (size_t i = 0; i < VG_ARRAY_LEN(eps); i++)
+        if (eps[i].uri)
+            printf("  %s: %s\n", vg_config_key_name(eps[i].key),
+                   vg_config_endpoint_show(eps[i].uri, buf, sizeof buf));
+    if (vg_config_has(conf, VG_CONF_THREADS))
+        printf("  threads: %d\n", conf->threads);
+    if (vg_config_has(conf, VG_CONF_LATENESS)) {
+        vg_duration_format(conf->lateness_ms, buf, sizeof buf);
+        printf("  lateness: %s\n", buf);
+    }
+    if (vg_config_has(conf, VG_CONF_CHECKPOINT_INTERVAL)) {
+        vg_duration_format(conf->checkpoint_ms, buf, sizeof buf);
+        printf("  checkpoint_interval: %s\n", buf);
+    }
+    if (vg_config_has(conf, VG_CONF_START)) {
+        vg_rfc3339_format(conf->start, 480, buf, sizeof buf);
+        printf("  start: %s\n", buf);
+    }
+    if (vg_config_has(conf, VG_CONF_UNTIL)) {
+        vg_rfc3339_format(conf->until, 480, buf, sizeof buf);
+        printf("  until: %s\n", buf);
+    }
+    if (vg_config_has(conf, VG_CONF_SUMMARY))
+        printf("  summary: %s\n", conf->summary ? "true" : "false");
+    if (vg_config_has(conf, VG_CONF_NOTIFY))
+        printf("  notify: daily_cap_per_number %d%s, digest_at %02d:%02d (Asia/Shanghai)\n",
+               conf->sms_daily_cap, conf->sms_daily_cap ? "" : " (no cap)", conf->sms_digest_minute / 60,
+               conf->sms_digest_minute % 60);
+}
+
+/* `vigil check PATH...`: the rules (and --registry). @returns an exit status. */
+static int check_rules(const struct command *c, const struct parsed *p)
+{
+    const char *regpath = get(c, p, "registry");
     struct vg_registry *reg = NULL;
     struct vg_diags d;
     vg_diags_init(&d);
-    int reg_rc = VG_EXIT_OK;
+    int rc = VG_EXIT_OK, reg_rc = VG_EXIT_OK;
     if (regpath && vg_registry_load(&reg, regpath, &d) < 0)
         reg_rc = VG_EXIT_INVALID;
     struct vg_ruleset *rs = NULL;
-    vg_ruleset_load(&rs, (const char *const *)p.pos, (size_t)p.n_pos, reg, &d);
+    vg_ruleset_load(&rs, (const char *const *)p->pos, (size_t)p->n_pos, reg, &d);
     if (d.n) {
         vg_diags_print(&d, stderr);
         fprintf(stderr, "vigil check: %zu error%s\n", d.n, d.n == 1 ? "" : "s");
@@ -300,6 +369,49 @@ static int cmd_check(int argc, char **argv)
     vg_ruleset_destroy(rs);
     vg_registry_destroy(reg);
     vg_diags_fini(&d);
+    return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const struct command *c = find_command("check");
+    struct parsed p;
+    int rc = parse_flags(c, argc, argv, &p);
+    if (rc == VG_EXIT_OK && has(c, &p, "help")) {
+        print_help(stdout, c);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    const char *cfile = get(c, &p, "config");
+    if (p.n_pos == 0 && !cfile) {
+        fprintf(stderr, "vigil check: give at least one rule file or directory (or --config FILE)\n");
+        rc = VG_EXIT_USAGE;
+        goto out;
+    }
+    for (int i = 0; i < p.n_pos; i++)
+        if (need_exists(c->name, "rule path", p.pos[i]) < 0)
+            rc = VG_EXIT_USAGE;
+    const char *regpath = get(c, &p, "registry");
+    if (regpath && need_exists("check", "registry", regpath) < 0)
+        rc = VG_EXIT_USAGE;
+    if (cfile && need_exists("check", "config file", cfile) < 0)
+        rc = VG_EXIT_USAGE;
+    if (rc)
+        goto out;
+    if (cfile) {
+        /* the file alone: keys, values, variables, URI grammar; nothing is opened */
+        struct vg_config conf;
+        rc = load_config("check", cfile, &conf);
+        if (rc == VG_EXIT_OK)
+            print_config(&conf);
+        vg_config_fini(&conf);
+    }
+    if (p.n_pos) {
+        int rrc = check_rules(c, &p);
+        if (!rc)
+            rc = rrc;
+    }
 out:
     free(p.pos);
     return rc;
@@ -315,11 +427,68 @@ static int parse_ts_flag(const char *name, const char *v, vg_ts *out)
     return 0;
 }
 
+/* A value for `vigil run` and where it came from: a flag or the default (conf NULL), or a config key. */
+struct setting {
+    const char *value;
+    const struct vg_config *conf;
+    enum vg_config_key key;
+};
+
+/* The flag if given, else the config's value if set, else @p dflt. */
+static struct setting pick(const struct command *c, const struct parsed *p, const char *flag,
+                           const struct vg_config *conf, enum vg_config_key key, const char *conf_value,
+                           const char *dflt)
+{
+    const char *v = get(c, p, flag);
+    if (v)
+        return (struct setting){v, NULL, key};
+    if (conf_value)
+        return (struct setting){conf_value, conf, key};
+    return (struct setting){dflt, NULL, key};
+}
+
+/* A message about a setting: "file:line:col: key: ..." from the config, "vigil run: ..." from a flag. */
+static void say(const struct setting *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct setting *s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s->conf)
+        fprintf(stderr, "%s:%d:%d: %s: %s\n", s->conf->file, s->conf->pos[s->key].line,
+                s->conf->pos[s->key].col, vg_config_key_name(s->key), msg);
+    else
+        fprintf(stderr, "vigil run: %s\n", msg);
+}
+
+static int path_exists(const struct setting *s, const char *what, const char *path)
+{
+    if (exists(path))
+        return 0;
+    say(s, "%s '%s' does not exist", what, path);
+    return -1;
+}
+
+/* An endpoint that would not open: the adapter's message, and the exit status for it. */
+static int open_failed(const struct setting *s, int orc, const struct vg_error *err)
+{
+    say(s, "%s", err->msg);
+    if (orc == VG_ENOENT)
+        return VG_EXIT_USAGE;
+    if (orc == VG_EUSAGE || orc == VG_EINVAL)
+        return s->conf ? VG_EXIT_INVALID : VG_EXIT_USAGE;  /* a bad URI in the file: an invalid config */
+    return VG_EXIT_IO;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const struct command *c = find_command("run");
     struct parsed p;
     int rc = parse_flags(c, argc, argv, &p);
+    struct vg_config conf;
+    vg_config_init(&conf);
     struct vg_registry *reg = NULL;
     struct vg_ruleset *rs = NULL;
     struct vg_source_handle in = {0};
@@ -337,14 +506,14 @@ static int cmd_run(int argc, char **argv)
         rc = VG_EXIT_USAGE;
         goto out;
     }
-    if (has(c, &p, "config")) {
-        fprintf(stderr, "vigil run: --config is not available in this version; use flags\n");
-        rc = VG_EXIT_USAGE;
+    const char *cfile = get(c, &p, "config");
+    if (cfile && (rc = load_config("run", cfile, &conf)))
         goto out;
+    int threads = conf.threads;
+    if (!threads) {
+        threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+        threads = threads < 1 ? 1 : threads > VG_THREADS_MAX ? VG_THREADS_MAX : threads;
     }
-    int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1)
-        threads = 1;
     const char *v;
     if ((v = get(c, &p, "threads"))) {
         char *end;
@@ -356,7 +525,7 @@ static int cmd_run(int argc, char **argv)
         }
         threads = (int)t;
     }
-    vg_ts lateness = 0, start = VG_TS_NONE, until = VG_TS_NONE, ckpt = 1000;
+    vg_ts lateness = conf.lateness_ms, start = conf.start, until = conf.until, ckpt = conf.checkpoint_ms;
     const char *why;
     if ((v = get(c, &p, "checkpoint-interval")) &&
         (vg_duration_parse(v, strlen(v), &ckpt, &why) < 0 || ckpt <= 0)) {
@@ -374,21 +543,31 @@ static int cmd_run(int argc, char **argv)
         rc = VG_EXIT_USAGE;
         goto out;
     }
+    /* --rules replaces the config's whole list; neither: ./rules */
     static const char *default_rules[] = {"rules"};
-    const char *const *rules = p.n_rules ? p.rules : default_rules;
-    int n_rules = p.n_rules ? p.n_rules : 1;
+    struct setting rules_from = {NULL, NULL, VG_CONF_RULES};
+    const char *const *rules = default_rules;
+    int n_rules = 1;
+    if (p.n_rules) {
+        rules = p.rules;
+        n_rules = p.n_rules;
+    } else if (conf.rules) {
+        rules = (const char *const *)conf.rules;
+        n_rules = (int)conf.n_rules;
+        rules_from.conf = &conf;
+    }
     for (int i = 0; i < n_rules; i++)
-        if (need_exists("run", "rule path", rules[i]) < 0)
+        if (path_exists(&rules_from, "rule path", rules[i]) < 0)
             rc = VG_EXIT_USAGE;
-    const char *regpath = get(c, &p, "registry");
-    if (regpath && need_exists("run", "registry", regpath) < 0)
+    struct setting s_reg = pick(c, &p, "registry", &conf, VG_CONF_REGISTRY, conf.registry, NULL);
+    if (s_reg.value && path_exists(&s_reg, "registry", s_reg.value) < 0)
         rc = VG_EXIT_USAGE;
-    const char *input = get(c, &p, "input") ? get(c, &p, "input") : "-";
-    if (strcmp(input, "-") && !strstr(input, "://") && need_exists("run", "input", input) < 0)
+    struct setting s_in = pick(c, &p, "input", &conf, VG_CONF_INPUT, conf.input, "-");
+    if (strcmp(s_in.value, "-") && !strstr(s_in.value, "://") && path_exists(&s_in, "input", s_in.value) < 0)
         rc = VG_EXIT_USAGE;
     if (rc)
         goto out;
-    if ((rc = load_registry("run", regpath, &reg)))
+    if ((rc = load_registry("run", s_reg.value, &reg)))
         goto out;
     struct vg_diags d;
     vg_diags_init(&d);
@@ -400,20 +579,35 @@ static int cmd_run(int argc, char **argv)
         goto out;
     }
     vg_diags_fini(&d);
-    const char *state = get(c, &p, "state") ? get(c, &p, "state") : "memory";
-    const char *alerts_uri = get(c, &p, "alerts") ? get(c, &p, "alerts") : "-";
-    const char *dead_uri = get(c, &p, "dead-letter") ? get(c, &p, "dead-letter") : "stderr";
+    struct setting s_state = pick(c, &p, "state", &conf, VG_CONF_STATE, conf.state, "memory");
+    struct setting s_alerts = pick(c, &p, "alerts", &conf, VG_CONF_ALERTS, conf.alerts, "-");
+    struct setting s_dead = pick(c, &p, "dead-letter", &conf, VG_CONF_DEAD_LETTER, conf.dead_letter, "stderr");
+    struct setting s_sms = pick(c, &p, "sms", &conf, VG_CONF_SMS, conf.sms, NULL);
     int orc;
-    if ((orc = vg_store_open(state, &store, &err)) < 0 || (orc = vg_source_open(input, &in, &err)) < 0 ||
-        (orc = vg_sink_open(alerts_uri, &alerts, &err)) < 0 ||
-        (orc = vg_sink_open(dead_uri, &dead, &err)) < 0 ||
-        ((v = get(c, &p, "sms")) && (orc = vg_sink_open(v, &sms, &err)) < 0)) {
-        fprintf(stderr, "vigil run: %s\n", err.msg);
-        rc = orc == VG_EUSAGE || orc == VG_ENOENT ? VG_EXIT_USAGE : VG_EXIT_IO;
+    if ((orc = vg_store_open(s_state.value, &store, &err)) < 0) {
+        rc = open_failed(&s_state, orc, &err);
+        goto out;
+    }
+    if ((orc = vg_source_open(s_in.value, &in, &err)) < 0) {
+        rc = open_failed(&s_in, orc, &err);
+        goto out;
+    }
+    if ((orc = vg_sink_open(s_alerts.value, &alerts, &err)) < 0) {
+        rc = open_failed(&s_alerts, orc, &err);
+        goto out;
+    }
+    if ((orc = vg_sink_open(s_dead.value, &dead, &err)) < 0) {
+        rc = open_failed(&s_dead, orc, &err);
+        goto out;
+    }
+    if (s_sms.value && (orc = vg_sink_open(s_sms.value, &sms, &err)) < 0) {
+        rc = open_failed(&s_sms, orc, &err);
         goto out;
     }
     struct vg_pipeline_config cfg = {.rs = rs, .reg = reg, .input = &in, .alerts = &alerts, .dead = &dead,
-                                     .threads = threads, .summary = has(c, &p, "summary"),
+                                     .sms = sms.ops ? &sms : NULL, .sms_daily_cap = conf.sms_daily_cap,
+                                     .sms_digest_minute = conf.sms_digest_minute,
+                                     .threads = threads, .summary = has(c, &p, "summary") || conf.summary,
                                      .lateness = lateness, .start = start, .until = until,
                                      .store = &store, .checkpoint_ms = ckpt};
     struct vg_pipeline_stats st;
@@ -432,6 +626,7 @@ out:
     vg_store_close(&store);
     vg_ruleset_destroy(rs);
     vg_registry_destroy(reg);
+    vg_config_fini(&conf);
     free(p.pos);
     return rc;
 }

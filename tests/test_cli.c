@@ -62,6 +62,12 @@ static const struct usage_case usage_cases[] = {
     {"run --summary=yes", 2, "err", "takes no value", 1},
     {"run --checkpoint-interval 0", 2, "err", "must be longer than 0s", 1},
     {"run --checkpoint-interval soon", 2, "err", "--checkpoint-interval 'soon'", 1},
+    {"run --help", 0, "out", "--config FILE", 0},
+    {"run --help", 0, "out", "--sms FILE|URI", 0},
+    {"check --help", 0, "out", "--config FILE", 0},
+    {"run --config missing.yaml", 2, "err", "vigil run: config file 'missing.yaml' does not exist", 1},
+    {"check --config missing.yaml", 2, "err", "vigil check: config file 'missing.yaml' does not exist", 1},
+    {"run --config", 2, "err", "option --config needs a value", 1},
 };
 
 START_TEST(usage)
