@@ -1,7 +1,9 @@
 /*
  * uri.c: parsing endpoint URIs for the adapters (see uri.h for the grammar).
  * Owns: the parsed pieces and their memory. Must never: print or keep a
- * password anywhere but u->password, which is wiped when freed.
+ * password anywhere but u->password, which is wiped when freed; messages
+ * that quote the whole URI show its userinfo as "***@", and no message
+ * quotes a password or an option's value when its escape is bad.
  */
 #include "engine/uri.h"
 #include "engine/clock.h"
@@ -46,6 +48,12 @@ char *vg_uri_decode(const char *p, size_t n, bool *bad)
     return out;
 }
 
+static int nomem(struct vg_uri *u, struct vg_error *err)
+{
+    vg_uri_fini(u);
+    return vg_error_set(err, VG_ENOMEM, "out of memory");
+}
+
 static int bad(struct vg_uri *u, struct vg_error *err, const char *fmt, const char *p, size_t n)
 {
     char part[128];
@@ -53,6 +61,23 @@ static int bad(struct vg_uri *u, struct vg_error *err, const char *fmt, const ch
     int rc = vg_error_set(err, VG_EUSAGE, fmt, u->what, part);
     vg_uri_fini(u);
     return rc;
+}
+
+/*
+ * The whole URI for a message, with any userinfo replaced by "***@" so that a
+ * password never reaches a message. @p at is where the userinfo ends (its
+ * '@'), or NULL: then everything up to the last '@' is hidden, if any.
+ */
+static const char *shown(const char *uri, const char *at, char *buf, size_t cap)
+{
+    if (!at)
+        at = strrchr(uri, '@');
+    if (!at)
+        return uri;
+    const char *sep = strstr(uri, "://");
+    size_t keep = sep && sep < at ? (size_t)(sep + 3 - uri) : 0;
+    snprintf(buf, cap, "%.*s***@%s", (int)keep, uri, at + 1);
+    return buf;
 }
 
 static bool parse_port(const char *p, size_t n, int *out)
@@ -69,6 +94,30 @@ static bool parse_port(const char *p, size_t n, int *out)
         return false;
     *out = (int)v;
     return true;
+}
+
+/*
+ * Would the first host of the host list starting at @p p parse: a name (or a
+ * bracketed address) that is not empty, and a valid port if one is written?
+ * Only to choose between two readings of an '@' (vg_uri_parse).
+ */
+static bool first_host_ok(const char *p)
+{
+    size_t n = strcspn(p, ",/?");
+    const char *e = p + n, *port;
+    int ignored;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', n);
+        if (!rb || rb == p + 1 || (rb + 1 < e && rb[1] != ':'))
+            return false;
+        port = rb + 1 < e ? rb + 2 : NULL;
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if ((colon ? colon : e) == p)
+            return false;
+        port = colon ? colon + 1 : NULL;
+    }
+    return !port || parse_port(port, (size_t)(e - port), &ignored);
 }
 
 static int parse_query(struct vg_uri *u, const char *q, struct vg_error *err)
@@ -95,7 +144,7 @@ static int parse_query(struct vg_uri *u, const char *q, struct vg_error *err)
         o->value = vg_uri_decode(eq + 1, n - kn - 1, &b2);
         u->n_opts++;
         if (!o->key || !o->value)
-            return b1 || b2 ? bad(u, err, "bad %s URI: a %% escape in option '%s' is not %%XX", q, n)
+            return b1 || b2 ? bad(u, err, "bad %s URI: a %% escape in option '%s' is not %%XX", q, kn)
                             : vg_error_set(err, VG_ENOMEM, "out of memory");
         q += n;
         if (*q == '&')
@@ -106,32 +155,34 @@ static int parse_query(struct vg_uri *u, const char *q, struct vg_error *err)
 
 int vg_uri_parse(const char *uri, const char *what, struct vg_uri *u, struct vg_error *err)
 {
+    char show[160];
     memset(u, 0, sizeof *u);
     u->what = what ? what : "endpoint";
     const char *sep = strstr(uri, "://");
-    if (!sep || sep == uri || (size_t)(sep - uri) >= sizeof u->scheme)
-        return bad(u, err, "bad %s URI: '%s' has no scheme:// in front", uri, strlen(uri));
+    if (!sep || sep == uri || (size_t)(sep - uri) >= sizeof u->scheme) {
+        const char *s = shown(uri, NULL, show, sizeof show);
+        return bad(u, err, "bad %s URI: '%s' has no scheme:// in front", s, strlen(s));
+    }
     memcpy(u->scheme, uri, (size_t)(sep - uri));
     const char *p = sep + 3;
-    const char *q = strchr(p, '?');
-    const char *end = q ? q : p + strlen(p);
 
-    /* userinfo ends at the last '@' before the path: a password may hold '@' */
-    const char *slash0 = p;
-    while (slash0 < end && *slash0 != '/')
-        slash0++;
+    /*
+     * Where the userinfo ends. First reading: an '@' after the first '/' or
+     * '?' belongs to the path or an option (MQTT topics, client ids), so the
+     * userinfo ends at the last '@' before them. If that reading leaves no
+     * valid first host (":pa/ss@h", ":p@/x@h", ":pa?ss@h"), the password
+     * holds the '/', '@' or '?': the userinfo ends at the last '@' of all.
+     */
+    const char *stop = p + strcspn(p, "/?");
     const char *at = NULL;
-    for (const char *t = p; t < end; t++)
+    for (const char *t = p; t < stop; t++)
         if (*t == '@')
             at = t;
-    if (at && at > slash0) {
-        /* an '@' inside the path is not userinfo unless nothing else is */
-        const char *t = p;
-        at = NULL;
-        for (; t < slash0; t++)
-            if (*t == '@')
-                at = t;
-    }
+    const char *last = strrchr(p, '@');
+    if (last && last != at && !first_host_ok(at ? at + 1 : p))
+        at = last;
+    const char *q = strchr(at ? at + 1 : p, '?');
+    const char *end = q ? q : p + strlen(p);
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *uend = colon ? colon : at;
@@ -139,17 +190,18 @@ int vg_uri_parse(const char *uri, const char *what, struct vg_uri *u, struct vg_
         if (uend > p && !(u->user = vg_uri_decode(p, (size_t)(uend - p), &b)))
             return b ? bad(u, err, "bad %s URI: a %% escape in the user name '%s' is not %%XX", p,
                            (size_t)(uend - p))
-                     : vg_error_set(err, VG_ENOMEM, "out of memory");
+                     : nomem(u, err);
         if (colon && !(u->password = vg_uri_decode(colon + 1, (size_t)(at - colon - 1), &b)))
             return b ? bad(u, err, "bad %s URI: a %% escape in the password is not %%XX%s", "", 0)
-                     : vg_error_set(err, VG_ENOMEM, "out of memory");
+                     : nomem(u, err);
         p = at + 1;
     }
 
     const char *slash = memchr(p, '/', (size_t)(end - p));
     const char *hend = slash ? slash : end;
+    const char *whole = shown(uri, at, show, sizeof show);
     if (hend == p)
-        return bad(u, err, "bad %s URI: no host in '%s'", uri, strlen(uri));
+        return bad(u, err, "bad %s URI: no host in '%s'", whole, strlen(whole));
     u->hosts = strndup(p, (size_t)(hend - p));
     /* the first host */
     const char *fe = memchr(p, ',', (size_t)(hend - p));
@@ -171,7 +223,7 @@ int vg_uri_parse(const char *uri, const char *what, struct vg_uri *u, struct vg_
         port = colon ? colon + 1 : NULL;
     }
     if (he == h)
-        return bad(u, err, "bad %s URI: no host in '%s'", uri, strlen(uri));
+        return bad(u, err, "bad %s URI: no host in '%s'", whole, strlen(whole));
     u->host = strndup(h, (size_t)(he - h));
     if (port && !parse_port(port, (size_t)(fe - port), &u->port))
         return bad(u, err, "bad %s URI: the port must be 1-65535, not '%s'", port, (size_t)(fe - port));
@@ -180,10 +232,13 @@ int vg_uri_parse(const char *uri, const char *what, struct vg_uri *u, struct vg_
     if (!u->hosts || !u->host || !u->path)
         return b ? bad(u, err, "bad %s URI: a %% escape in the path '%s' is not %%XX", slash + 1,
                        (size_t)(end - slash - 1))
-                 : vg_error_set(err, VG_ENOMEM, "out of memory");
-    if (q && parse_query(u, q + 1, err) < 0) {
-        vg_uri_fini(u);
-        return err->code;
+                 : nomem(u, err);
+    if (q) {
+        int rc = parse_query(u, q + 1, err);
+        if (rc < 0) {
+            vg_uri_fini(u);
+            return rc;
+        }
     }
     return VG_OK;
 }
@@ -233,10 +288,13 @@ int vg_uri_duration(struct vg_uri *u, const char *key, vg_ts lo, vg_ts hi, vg_ts
         return VG_OK;
     vg_ts ms;
     const char *why = NULL;
-    if (vg_duration_parse(v, strlen(v), &ms, &why) < 0 || ms < lo || ms > hi)
-        return vg_error_set(err, VG_EUSAGE, "bad %s URI: option %s=%s must be a duration from %lld ms "
-                            "to %lld ms, e.g. 500ms or 2s", u->what, key, v, (long long)lo,
-                            (long long)hi);
+    if (vg_duration_parse(v, strlen(v), &ms, &why) < 0 || ms < lo || ms > hi) {
+        char from[32], to[32];
+        vg_duration_format(lo, from, sizeof from);
+        vg_duration_format(hi, to, sizeof to);
+        return vg_error_set(err, VG_EUSAGE, "bad %s URI: option %s=%s must be a duration from %s to %s, "
+                            "e.g. 500ms or 2s", u->what, key, v, from, to);
+    }
     *out = ms;
     return VG_OK;
 }

@@ -5,7 +5,15 @@
  * where HOSTS is HOST[:PORT] or a comma-separated list of them (Kafka
  * bootstrap servers) and IPv6 hosts are bracketed. USER, PASSWORD, PATH and
  * option values are percent-decoded; PATH keeps '+' and '#' (MQTT topic
- * filters) as written. Must never: know what any option means; adapters ask
+ * filters) as written.
+ * Where the userinfo ends: at the last '@' before the first '/' or '?' (so
+ * a path or an option value may hold '@'); but when that leaves no valid
+ * first host (empty, or a bad port), a password holds a raw '/', '@' or '?'
+ * and the userinfo ends at the last '@' of all: redis://:pa/ss@h:6379 and
+ * redis://:p@/x@h work. A reading that does give a valid host wins, so
+ * redis://:p@ss/w@h is host "ss"; percent-encode such characters in a
+ * password (%2F %40 %3F) to be sure.
+ * Must never: know what any option means; adapters ask
  * for the options they have and vg_uri_finish() rejects the rest by name.
  * The password is wiped on vg_uri_fini.
  */
