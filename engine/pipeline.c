@@ -6,6 +6,7 @@
 #include "engine/pipeline.h"
 #include "engine/deadletter.h"
 #include "engine/group.h"
+#include "engine/notify.h"
 #include "engine/strmap.h"
 #include "engine/hash.h"
 #include "engine/json.h"
@@ -25,6 +26,7 @@
 #define OUT_BATCHES 8     /* alert batches per worker */
 #define OUT_ALERTS 256
 #define WAIT_MS 50
+#define ACKS 1024         /* acks in flight from the reader to the output thread */
 
 struct out_batch {
     uint32_t n, flags;
@@ -67,6 +69,29 @@ struct top_entry {
     uint64_t count;
 };
 
+/* An ack on its way from the reader to the notifier. */
+struct ack_msg {
+    vg_ts ts;
+    uint8_t id_len, by_len;
+    char id[VG_ID_MAX], by[VG_ID_MAX];
+};
+
+/* An alert waiting for the notifier until every worker has passed its `at`. */
+struct queued {
+    struct vg_alert a;
+    uint64_t seq;
+    char region[VG_ID_MAX + 1];   /* a.region points here when it has one */
+};
+
+/* Alerts in (at, arrival) order: the notifier sees the same order whatever the thread count. */
+struct notify_queue {
+    struct queued **heap;
+    uint32_t n, cap;
+    struct queued **spare;
+    uint32_t n_spare, cap_spare;
+    uint64_t seq;
+};
+
 struct reader;
 
 struct run {
@@ -90,6 +115,11 @@ struct run {
     struct top_entry *top;
     uint32_t top_mask, n_top;
     struct vg_group_stage *group;       /* region rules, in the output thread; NULL if none */
+    struct vg_notifier *notifier;       /* SMS requests, in the output thread; NULL without --sms */
+    struct notify_queue nq;             /* alerts waiting for the notifier */
+    struct vg_ring acks, acks_free;     /* reader -> output: struct ack_msg */
+    struct ack_msg *ack_pool;
+    uint64_t sms_count;                 /* SMS requests written */
     vg_ts *progress;                    /* per worker, as the output thread last heard */
     /* checkpoints (a store other than memory) */
     bool persist;                       /* a store other than memory: checkpoints save state */
@@ -358,7 +388,7 @@ static void *worker_main(void *arg)
         if (!b) {
             if (w->cur && w->cur->n)
                 out_push(w, 0); /* idle: let the alerts out */
-            else if (w->run->group && w->progress != w->reported) {
+            else if ((w->run->group || w->run->notifier) && w->progress != w->reported) {
                 w->cur = out_acquire(w); /* tell the group stage how far this worker is */
                 out_push(w, 0);
             }
@@ -442,6 +472,201 @@ static void count_top(struct run *r, uint32_t rule, const char *name, size_t len
     }
 }
 
+/* ---- the notify stage (SMS requests) ---------------------------------------- */
+
+static int bytes_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* By time, then subject and rule (workers interleave differently run to run), then arrival. */
+static bool queued_before(const struct queued *x, const struct queued *y)
+{
+    if (x->a.at != y->a.at)
+        return x->a.at < y->a.at;
+    int c = bytes_cmp(x->a.plant, x->a.plant_len, y->a.plant, y->a.plant_len);
+    if (!c)
+        c = bytes_cmp(x->a.device, x->a.dev_len, y->a.device, y->a.dev_len);
+    if (!c)
+        c = x->a.rule < y->a.rule ? -1 : x->a.rule > y->a.rule;
+    return c ? c < 0 : x->seq < y->seq;
+}
+
+static void nq_push(struct notify_queue *q, const struct vg_alert *a)
+{
+    struct queued *e = q->n_spare ? q->spare[--q->n_spare] : malloc(sizeof *e);
+    if (!e)
+        abort();
+    e->a = *a;
+    e->seq = q->seq++;
+    e->a.group_plants = NULL; /* SMS never read it, and it is not ours to keep */
+    e->region[0] = 0;
+    if (a->region) {
+        snprintf(e->region, sizeof e->region, "%s", a->region);
+        e->a.region = e->region;
+    }
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 256;
+        q->heap = realloc(q->heap, q->cap * sizeof *q->heap);
+        if (!q->heap)
+            abort();
+    }
+    uint32_t i = q->n++;
+    while (i > 0 && queued_before(e, q->heap[(i - 1) / 2])) {
+        q->heap[i] = q->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    q->heap[i] = e;
+}
+
+static struct queued *nq_pop(struct notify_queue *q)
+{
+    struct queued *top = q->heap[0], *last = q->heap[--q->n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= q->n)
+            break;
+        if (c + 1 < q->n && queued_before(q->heap[c + 1], q->heap[c]))
+            c++;
+        if (!queued_before(q->heap[c], last))
+            break;
+        q->heap[i] = q->heap[c];
+        i = c;
+    }
+    if (q->n)
+        q->heap[i] = last;
+    if (q->n_spare == q->cap_spare) {
+        q->cap_spare = q->cap_spare ? q->cap_spare * 2 : 256;
+        q->spare = realloc(q->spare, q->cap_spare * sizeof *q->spare);
+        if (!q->spare)
+            abort();
+    }
+    q->spare[q->n_spare++] = top; /* the caller uses it before the next push */
+    return top;
+}
+
+static void nq_fini(struct notify_queue *q)
+{
+    for (uint32_t i = 0; i < q->n; i++)
+        free(q->heap[i]);
+    for (uint32_t i = 0; i < q->n_spare; i++)
+        free(q->spare[i]);
+    free(q->heap);
+    free(q->spare);
+    memset(q, 0, sizeof *q);
+}
+
+static void sms_emit(void *ctx, const char *key, size_t key_len, const char *json, size_t len)
+{
+    struct run *r = ctx;
+    r->sms_count++;
+    if (r->out_rc == 0)
+        r->out_rc = r->cfg->sms->ops->put(r->cfg->sms->sink, key, key_len, json, len, &r->out_err);
+}
+
+/* Acks from the reader: the notifier cancels chains before the clock passes them. */
+static void take_acks(struct run *r)
+{
+    struct ack_msg *m;
+    while ((m = vg_ring_pop(&r->acks))) {
+        vg_notifier_ack(r->notifier, m->id, m->id_len, m->by, m->by_len, m->ts);
+        vg_ring_push(&r->acks_free, m);
+    }
+}
+
+/* Alerts every worker has passed go to the notifier in `at` order, then its clock moves. */
+static void notify_release(struct run *r, vg_ts safe)
+{
+    take_acks(r);
+    while (r->nq.n && r->nq.heap[0]->a.at <= safe)
+        vg_notifier_alert(r->notifier, &nq_pop(&r->nq)->a, sms_emit, r);
+    if (safe != VG_TS_NONE && safe != VG_TS_MAX)
+        vg_notifier_advance(r->notifier, safe, sms_emit, r);
+}
+
+/*
+ * The notify stage's checkpoint record: the notifier's own record, then the
+ * alerts still queued for it (so an alert delivered before a checkpoint but
+ * not yet judged for SMS is not forgotten by a restart):
+ *   u32 notifier bytes, those bytes, u32 n, n x { str8 rule id, str8 region,
+ *   struct vg_alert with pointers cleared }
+ */
+#define NOTIFY_QUEUE_VERSION 1
+
+static int notify_export(struct run *r, char **data, size_t *len)
+{
+    char *nd;
+    size_t nl;
+    if (vg_notifier_export(r->notifier, &nd, &nl) < 0)
+        return VG_ENOMEM;
+    size_t cap = 12 + nl + (size_t)r->nq.n * (sizeof(struct vg_alert) + 2 * 66);
+    char *p = malloc(cap);
+    if (!p) {
+        free(nd);
+        return VG_ENOMEM;
+    }
+    size_t o = 0;
+    uint32_t v = NOTIFY_QUEUE_VERSION, n32 = (uint32_t)nl, nq = r->nq.n;
+    memcpy(p + o, &v, 4), o += 4;
+    memcpy(p + o, &n32, 4), o += 4;
+    memcpy(p + o, nd, nl), o += nl;
+    free(nd);
+    memcpy(p + o, &nq, 4), o += 4;
+    for (uint32_t i = 0; i < r->nq.n; i++) {
+        const struct queued *e = r->nq.heap[i];
+        const char *id = r->cfg->rs->rules[e->a.rule].id;
+        uint8_t il = (uint8_t)strlen(id), rl = (uint8_t)strlen(e->region);
+        p[o++] = (char)il;
+        memcpy(p + o, id, il), o += il;
+        p[o++] = (char)rl;
+        memcpy(p + o, e->region, rl), o += rl;
+        struct vg_alert a = e->a;
+        a.region = NULL;
+        a.group_plants = NULL;
+        memcpy(p + o, &a, sizeof a), o += sizeof a;
+    }
+    *data = p;
+    *len = o;
+    return VG_OK;
+}
+
+static int notify_import(struct run *r, const char *p, size_t len, struct vg_error *err)
+{
+    uint32_t v, nl, nq;
+    size_t o = 0;
+    if (len < 8 || (memcpy(&v, p, 4), v != NOTIFY_QUEUE_VERSION) || (memcpy(&nl, p + 4, 4), 8 + (size_t)nl + 4 > len))
+        return vg_error_set(err, VG_EINVAL, "not a notify stage record of version %d", NOTIFY_QUEUE_VERSION);
+    o = 8;
+    if (vg_notifier_import(r->notifier, p + o, nl, err) < 0)
+        return err->code;
+    o += nl;
+    memcpy(&nq, p + o, 4), o += 4;
+    for (uint32_t i = 0; i < nq; i++) {
+        char id[VG_ID_MAX + 1], region[VG_ID_MAX + 1];
+        struct vg_alert a;
+        if (o >= len || o + 1 + (uint8_t)p[o] >= len)
+            return vg_error_set(err, VG_EINVAL, "truncated notify stage record");
+        uint8_t il = (uint8_t)p[o++];
+        memcpy(id, p + o, il), o += il;
+        id[il] = 0;
+        uint8_t rl = (uint8_t)p[o++];
+        if (o + rl + sizeof a > len || rl > VG_ID_MAX)
+            return vg_error_set(err, VG_EINVAL, "truncated notify stage record");
+        memcpy(region, p + o, rl), o += rl;
+        region[rl] = 0;
+        memcpy(&a, p + o, sizeof a), o += sizeof a;
+        const struct vg_rule *rule = vg_ruleset_find(r->cfg->rs, id);
+        if (!rule)
+            continue; /* a removed rule: nothing to notify */
+        a.rule = (uint32_t)(rule - r->cfg->rs->rules);
+        a.region = rl ? region : NULL;
+        nq_push(&r->nq, &a);
+    }
+    return o == len ? VG_OK : vg_error_set(err, VG_EINVAL, "corrupt notify stage record");
+}
+
 static void output_one(struct run *r, const struct vg_alert *a);
 
 static void output_group(void *ctx, const struct vg_alert *a)
@@ -464,6 +689,8 @@ static void output_one(struct run *r, const struct vg_alert *a)
                 count_top(r, a->rule, a->plant, a->plant_len);
         }
     }
+    if (r->notifier && cfg->rs->rules[a->rule].n_notify)
+        nq_push(&r->nq, a);
     if (r->out_rc < 0)
         return; /* the sink failed: keep counting, the run reports the error */
     int n = vg_alert_format(a, cfg->rs, r->fmt, sizeof r->fmt);
@@ -518,6 +745,14 @@ static void output_checkpoints(struct run *r)
             ckpt_add(c, VG_GROUP_RECORD, strlen(VG_GROUP_RECORD), data, len);
             free(data);
         }
+        if (r->notifier) {
+            char *data;
+            size_t len;
+            if (notify_export(r, &data, &len) < 0)
+                abort();
+            ckpt_add(c, VG_NOTIFY_RECORD, strlen(VG_NOTIFY_RECORD), data, len);
+            free(data);
+        }
         while (!vg_ring_push(&r->group_ckpt, c))
             usleep(1000); /* the store thread is behind */
     }
@@ -549,14 +784,18 @@ static void *output_main(void *arg)
                 any = true;
             }
         }
-        if (any && r->group) {
-            /* member alerts earlier than every worker's progress are final: apply them */
+        if (any && (r->group || r->notifier)) {
+            /* alerts earlier than every worker's progress are final: apply them */
             vg_ts safe = VG_TS_MAX;
             for (int i = 0; i < r->nw; i++)
                 safe = r->progress[i] < safe ? r->progress[i] : safe;
-            if (safe != VG_TS_NONE)
+            if (safe != VG_TS_NONE && r->group)
                 vg_group_advance(r->group, safe, output_group, r);
+            if (safe != VG_TS_NONE && r->notifier)
+                notify_release(r, safe);
         }
+        if (r->notifier && !any)
+            take_acks(r);
         if (any && r->barriers)
             output_checkpoints(r);
         if (!any) {
@@ -575,6 +814,12 @@ static void *output_main(void *arg)
             usleep(1000);
     }
     vg_group_advance(r->group, VG_TS_MAX, output_group, r); /* every worker is done */
+    if (r->notifier) {
+        vg_ts end = r->clock; /* the reader's final clock: set before it sent the end of input */
+        notify_release(r, VG_TS_MAX); /* every alert, in order */
+        if (end != VG_TS_NONE)
+            vg_notifier_advance(r->notifier, end, sms_emit, r); /* deadlines up to the final clock */
+    }
     output_flush(r);
     return NULL;
 }
@@ -848,6 +1093,25 @@ static void clock_advance(struct run *r, vg_ts to)
         r->clock = to;
 }
 
+/* An ack for the notifier (it still goes to a worker too, which counts controls). */
+static void send_ack(struct run *r, const struct vg_sample *s)
+{
+    struct ack_msg *m;
+    for (;;) {
+        uint32_t seen = vg_bell_read(&r->reader_bell);
+        if ((m = vg_ring_pop(&r->acks_free)))
+            break;
+        vg_bell_wait(&r->reader_bell, seen, WAIT_MS); /* the output thread is behind */
+    }
+    m->ts = s->ts;
+    m->id_len = (uint8_t)(s->alert_id.n < VG_ID_MAX ? s->alert_id.n : VG_ID_MAX);
+    m->by_len = (uint8_t)(s->by.n < VG_ID_MAX ? s->by.n : VG_ID_MAX);
+    memcpy(m->id, s->alert_id.p, m->id_len);
+    if (m->by_len)
+        memcpy(m->by, s->by.p, m->by_len);
+    vg_ring_push(&r->acks, m);
+}
+
 /* Route every held message the clock has reached (all of them with VG_TS_MAX). */
 static void release(struct reader *rd, vg_ts clock)
 {
@@ -890,6 +1154,8 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
                 continue;
             }
             for (unsigned j = 0; j < k; j++) {
+                if (samples[j].kind == VG_MSG_ACK && r->notifier)
+                    send_ack(r, &samples[j]);
                 bool timed = samples[j].kind == VG_MSG_SAMPLE || samples[j].kind == VG_MSG_EVENT;
                 if (cfg->lateness > 0 && timed)
                     reorder_push(&rd->reorder, &samples[j]);
@@ -969,7 +1235,9 @@ static int restore_one(void *ctx, const char *plant, size_t plant_len, const voi
     struct restore_ctx *rc = ctx;
     struct run *r = rc->r;
     if (plant_len == strlen(VG_GROUP_RECORD) && !memcmp(plant, VG_GROUP_RECORD, plant_len))
-        return r->group ? vg_group_import(r->group, data, len, rc->err) : 0;
+        return r->group && !rc->only_wanted ? vg_group_import(r->group, data, len, rc->err) : 0;
+    if (plant_len == strlen(VG_NOTIFY_RECORD) && !memcmp(plant, VG_NOTIFY_RECORD, plant_len))
+        return r->notifier && !rc->only_wanted ? notify_import(r, data, len, rc->err) : 0;
     struct worker *w = &r->w[vg_shard_route(plant, plant_len, (uint32_t)r->nw)];
     const struct vg_source_handle *in = r->cfg->input;
     if (in->ops->owns && !in->ops->owns(in->src, plant, plant_len))
@@ -1101,6 +1369,20 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     r->cfg = cfg;
     pthread_mutex_init(&r->store_lock, NULL);
     r->group = vg_group_create(cfg->rs);
+    if (cfg->sms) {
+        struct vg_notify_options no = {cfg->sms_daily_cap, cfg->sms_digest_minute};
+        if (!(r->notifier = vg_notifier_create(cfg->rs, cfg->reg, &no))) {
+            free(r);
+            return vg_error_set(err, VG_EUSAGE, "cannot start SMS requests: the daily cap must be 0 or "
+                                "more and the digest time a minute of the day");
+        }
+        r->ack_pool = calloc(ACKS, sizeof *r->ack_pool);
+        if (!r->ack_pool || vg_ring_init(&r->acks, ACKS, &r->output_bell) < 0 ||
+            vg_ring_init(&r->acks_free, ACKS, &r->reader_bell) < 0)
+            abort();
+        for (int i = 0; i < ACKS; i++)
+            vg_ring_push(&r->acks_free, &r->ack_pool[i]);
+    }
     r->start = cfg->start;
     r->max_ts = VG_TS_NONE;
     r->clock = cfg->start;
@@ -1246,6 +1528,15 @@ out:
         vg_ring_fini(&r->group_ckpt);
     }
     vg_group_destroy(r->group);
+    if (r->notifier) {
+        vg_notifier_stats(r->notifier, &st->notify);
+        st->sms = r->sms_count;
+        vg_notifier_destroy(r->notifier);
+        vg_ring_fini(&r->acks);
+        vg_ring_fini(&r->acks_free);
+        free(r->ack_pool);
+    }
+    nq_fini(&r->nq);
     pthread_mutex_destroy(&r->store_lock);
     free(r->rules);
     free(r->top);
@@ -1282,6 +1573,13 @@ void vg_pipeline_print(const struct vg_pipeline_stats *st, const struct vg_rules
             (unsigned long long)st->alerts[1], (unsigned long long)st->alerts[2],
             (unsigned long long)st->alerts[3], (unsigned long long)st->shards.subjects,
             (unsigned long long)st->shards.plants);
+    if (st->sms || st->notify.throttled || st->notify.acks || st->notify.acks_unknown)
+        fprintf(out, "vigil: %llu SMS requests (%llu digests, %llu unacknowledged escalations, %llu over "
+                "a daily cap folded into digests, %llu throttled); %llu acks (%llu for unknown alerts)\n",
+                (unsigned long long)st->sms, (unsigned long long)st->notify.digests,
+                (unsigned long long)st->notify.escalations, (unsigned long long)st->notify.capped_to_digest,
+                (unsigned long long)st->notify.throttled, (unsigned long long)st->notify.acks,
+                (unsigned long long)st->notify.acks_unknown);
     if (!st->rules)
         return;
     fprintf(out, "\n%-36s %7s %9s %8s %6s %6s %6s %6s  %s\n", "rule", "firing", "escalated",

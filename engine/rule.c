@@ -10,6 +10,7 @@
 #include "engine/hash.h"
 #include "engine/clock.h"
 #include "engine/window.h"
+#include "engine/notify.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -398,8 +399,8 @@ static const char *const grade_keys[] = {"level", "when", "for", NULL};
 static const char *const where_keys[] = {"industry", "region", "plant", "kind", NULL};
 static const char *const absent_keys[] = {"grades", NULL};
 static const char *const absent_grade_keys[] = {"level", "after", NULL};
-static const char *const notify_keys[] = {"to", "min_level", "throttle", "template", "unacked_for",
-                                          "mode", "on_resolve", NULL};
+static const char *const notify_keys[] = {"to", "min_level", "throttle", "template", "template_id",
+                                          "unacked_for", "mode", "on_resolve", NULL};
 
 static bool id_ok(const char *s)
 {
@@ -422,11 +423,27 @@ static int level_of(struct vg_yaml *y, yaml_node_t *n, uint8_t *out)
     return 0;
 }
 
+/* notify: entries as engine/notify.h sends them. Templates are checked here,
+ * so an unknown {placeholder} is an error at file:line:col of the placeholder. */
+static bool template_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
 static int load_notify(struct vg_yaml *y, yaml_node_t *list, struct vg_rule *r)
 {
     if (!vg_yaml_is_seq(list))
         return vg_yaml_error(y, list, "notify must be a list of { to: [roles], … }");
     size_t cnt = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (cnt > VG_NOTIFY_ENTRIES_MAX)
+        return vg_yaml_error(y, list, "at most %d notify entries per rule", VG_NOTIFY_ENTRIES_MAX);
     r->notify = calloc(cnt + 1, sizeof *r->notify);
     int rc = 0;
     for (size_t i = 0; i < cnt; i++) {
@@ -452,10 +469,23 @@ static int load_notify(struct vg_yaml *y, yaml_node_t *list, struct vg_rule *r)
             rc = VG_EINVAL;
         const char *s;
         if ((v = vg_yaml_get(y, n, "template"))) {
+            size_t bad = 0;
+            char why[200];
             if (vg_yaml_string(y, v, "template", &s) < 0)
                 rc = VG_EINVAL;
+            else if (vg_notify_template_check(s, &bad, why, sizeof why) < 0)
+                rc = vg_yaml_error_at(y, v, (int)bad, "template: %s", why);
             else
                 nt->template_text = strdup(s);
+        }
+        if ((v = vg_yaml_get(y, n, "template_id"))) {
+            if (vg_yaml_string(y, v, "template_id", &s) < 0)
+                rc = VG_EINVAL;
+            else if (!template_id_ok(s))
+                rc = vg_yaml_error(y, v, "template_id '%s' must be 1-64 characters of A-Z a-z 0-9 _ . - "
+                                   "(the carrier's template code, e.g. WARN_NH3)", s);
+            else
+                snprintf(nt->template_id, sizeof nt->template_id, "%s", s);
         }
         if ((v = vg_yaml_get(y, n, "mode"))) {
             if (vg_yaml_string(y, v, "mode", &s) < 0)

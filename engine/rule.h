@@ -67,12 +67,14 @@ struct vg_slot {
 
 #define VG_SLOTS_MAX 8
 
-/** A notify entry (issue 5 sends them; this release validates and keeps them). */
+/** A notify entry: who gets an SMS request for the rule's alerts, and when (engine/notify.h). */
 struct vg_notify {
     char **to;           /* roles */
-    uint8_t min_level;
-    vg_ts throttle_ms, unacked_for_ms;
-    char *template_text;
+    uint8_t min_level;   /* 0 (absent) = every level */
+    vg_ts throttle_ms;   /* 0 = no throttle */
+    vg_ts unacked_for_ms;  /* 0 = immediate; else a chain step due this long after firing */
+    char *template_text; /* NULL: the built-in default template */
+    char template_id[65];  /* carrier-approved template code, or "" */
     bool digest, on_resolve;
 };
 

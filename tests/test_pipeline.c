@@ -6,6 +6,8 @@
  */
 #include "vgtest.h"
 
+#include "engine/alert.h"
+
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +114,58 @@ START_TEST(sigterm_finishes_cleanly)
 }
 END_TEST
 
+/*
+ * SMS through the whole pipeline: a firing alert notifies the plant's safety
+ * officer at once; the chain entry (unacked_for: 10m) notifies the township
+ * officer 10 minutes later only for the alert nobody acknowledged. The ack
+ * goes through the reader to the notifier, the deadline is judged on event
+ * time, and the requests are the same bytes with 1 and 3 workers.
+ */
+START_TEST(sms_chain_stops_at_an_ack)
+{
+    const char *rules = vgt_write("sms.yaml",
+        "version: 1\nrules:\n  - id: hot\n    title: 温度超限\n    metric: t\n"
+        "    grades: [ { level: red, when: value > 10 } ]\n"
+        "    notify:\n      - { to: [safety_officer], template: \"{plant_name}{device}温度{value}\" }\n"
+        "      - { to: [township_officer], unacked_for: 10m, template: \"{plant_name}无人处置\" }\n");
+    const char *reg = vgt_write("sms-reg.yaml",
+        "version: 1\nregions:\n  - { code: \"320585101\", name: 城厢镇, contacts: { township_officer: [\"+8613800000009\"] } }\n"
+        "plants:\n  - { id: PA, name: 甲厂, region: \"320585101\", contacts: { safety_officer: [\"+8613900000001\"] } }\n"
+        "  - { id: PB, name: 乙厂, region: \"320585101\", contacts: { safety_officer: [\"+8613900000002\"] } }\n");
+    char ida[17];
+    vg_alert_id("hot", "PA", 2, "D", 1, 1000000, ida);
+    char input[2048];
+    snprintf(input, sizeof input,
+             "{\"plant\":\"PA\",\"device\":\"D\",\"metric\":\"t\",\"value\":50,\"ts\":1000000}\n"
+             "{\"plant\":\"PB\",\"device\":\"D\",\"metric\":\"t\",\"value\":60,\"ts\":1000000}\n"
+             "{\"type\":\"ack\",\"alert_id\":\"%s\",\"by\":\"zhang\",\"ts\":1300000}\n"
+             "{\"plant\":\"PA\",\"device\":\"D\",\"metric\":\"t\",\"value\":50,\"ts\":1900000}\n"
+             "{\"plant\":\"PB\",\"device\":\"D\",\"metric\":\"t\",\"value\":60,\"ts\":1900000}\n", ida);
+    const char *in = vgt_write("sms-in.ndjson", input);
+    char *got[2];
+    for (int i = 0; i < 2; i++) {
+        char *sms = vgt_path(i ? "sms3" : "sms1");
+        ck_assert_int_eq(vgt_sh("'%s' run --rules '%s' --registry '%s' --input '%s' --alerts /dev/null "
+                                "--sms '%s' --threads %d 2>/dev/null", vgt_bin(), rules, reg, in, sms,
+                                i ? 3 : 1), 0);
+        got[i] = vgt_read(sms, NULL);
+        free(sms);
+    }
+    ck_assert_str_eq(got[0], got[1]);
+    const char *s = got[0];
+    ck_assert_int_eq(lines(s), 3);
+    ck_assert_msg(strstr(s, "\"to\":\"+8613900000001\"") && strstr(s, "甲厂D温度50"), "PA's officer: %s", s);
+    ck_assert_msg(strstr(s, "\"to\":\"+8613900000002\"") && strstr(s, "乙厂D温度60"), "PB's officer: %s", s);
+    /* the chain: PB's alert, at its deadline (fired at 1000000 + 10 m) */
+    const char *chain = strstr(s, "\"to\":\"+8613800000009\"");
+    ck_assert_msg(chain != NULL, "no escalation to the township officer: %s", s);
+    ck_assert_msg(strstr(chain, "乙厂无人处置") && strstr(chain, "\"at\":1600000"), "escalation: %s", chain);
+    ck_assert_msg(!strstr(s, "甲厂无人处置"), "the acknowledged alert escalated: %s", s);
+    free(got[0]);
+    free(got[1]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -120,6 +174,7 @@ static Suite *suite(void)
     tcase_add_test(tc, threads_give_the_same_alerts);
     tcase_add_test(tc, runs_are_byte_identical);
     tcase_add_test(tc, sigterm_finishes_cleanly);
+    tcase_add_test(tc, sms_chain_stops_at_an_ack);
     suite_add_tcase(s, tc);
     return s;
 }
