@@ -30,6 +30,7 @@ sample: build $(SAMPLE)/telemetry.ndjson
 run: build sample
 	@$(BUILD)/vigil run --rules rules --registry $(SAMPLE)/registry.yaml \
 	    --input $(SAMPLE)/telemetry.ndjson --alerts - --until 2025-11-26T08:00:01Z \
+	    --sms $(SAMPLE)/sms.ndjson \
 	    --dead-letter $(SAMPLE)/dead-letter.ndjson --summary
 
 test: deps-test
