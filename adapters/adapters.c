@@ -14,13 +14,15 @@ extern const struct vg_store_ops vg_memory_store;
 extern const struct vg_store_ops vg_redis_store;
 extern const struct vg_source_ops vg_mqtt_source;
 extern const struct vg_sink_ops vg_mqtt_sink;
+extern const struct vg_source_ops vg_mqtts_source;
+extern const struct vg_sink_ops vg_mqtts_sink;
 extern const struct vg_source_ops vg_kafka_source;
 extern const struct vg_sink_ops vg_kafka_sink;
 extern const struct vg_sink_ops vg_redis_stream_sink;
 
-static const struct vg_source_ops *const sources[] = {&vg_file_source, &vg_mqtt_source, &vg_kafka_source,
+static const struct vg_source_ops *const sources[] = {&vg_file_source, &vg_mqtt_source, &vg_mqtts_source, &vg_kafka_source,
                                                       NULL};
-static const struct vg_sink_ops *const sinks[] = {&vg_file_sink, &vg_mqtt_sink, &vg_kafka_sink,
+static const struct vg_sink_ops *const sinks[] = {&vg_file_sink, &vg_mqtt_sink, &vg_mqtts_sink, &vg_kafka_sink,
                                                   &vg_redis_stream_sink, NULL};
 static const struct vg_store_ops *const stores[] = {&vg_memory_store, &vg_redis_store, NULL};
 

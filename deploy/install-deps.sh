@@ -5,7 +5,7 @@
 set -eu
 want="build-essential cmake pkg-config libyaml-dev libjsmn-dev libpaho-mqtt-dev libssl-dev librdkafka-dev libhiredis-dev"
 case "${1:-build}" in
-  test) want="$want check redis-server mosquitto mosquitto-clients" ;;
+  test) want="$want check redis-server mosquitto mosquitto-clients openssl" ;;
   build) ;;
   *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
 esac

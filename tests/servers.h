@@ -38,4 +38,27 @@ void vgt_redis_stop(struct vgt_server *s);
 /** @brief Stop, then start on the same port and directory (an outage and a return). */
 int vgt_redis_restart(struct vgt_server *s);
 
+
+/* ---- mosquitto (tests/test_mqtt.c) ---------------------------------------- */
+
+/**
+ * @brief Start mosquitto -c DIR/mosquitto.conf on a free 127.0.0.1 port (never
+ * 1883) and wait until it accepts a TCP connection (up to about 5 s). The
+ * config: `listener PORT 127.0.0.1`, `allow_anonymous true`,
+ * `max_queued_messages 0`, `max_inflight_messages 0` (so a slow subscriber
+ * loses nothing), `persistence false`, then @p extra verbatim (may be NULL;
+ * a later `persistence true` line wins). The config is written when the
+ * directory is new; a stopped server starts again with the same config,
+ * port and directory. A start that dies on a port we picked is retried on a
+ * fresh port (three times).
+ * @returns 0, or -1 with s->error saying why (not installed: apt-get install
+ * mosquitto; exited at start: its log's tail; no answer).
+ */
+int vgt_mosquitto_start_with(struct vgt_server *s, const char *extra);
+int vgt_mosquitto_start(struct vgt_server *s);
+/** @brief SIGTERM, wait up to 5 s, then SIGKILL. Does nothing if not running. */
+void vgt_mosquitto_stop(struct vgt_server *s);
+/** @brief Stop, then start on the same port, directory and config (an outage and a return). */
+int vgt_mosquitto_restart(struct vgt_server *s);
+
 #endif
