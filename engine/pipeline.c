@@ -1165,8 +1165,10 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
             release(rd, r->clock);
             st->samples += k;
         }
-        if (n == 0 && cfg->input->ops->live)
+        if (n == 0 && cfg->input->ops->live) {
             clock_advance(r, vg_clock_wall_ms() - cfg->lateness); /* live and idle: wall time */
+            release(rd, r->clock); /* held messages the wall clock has reached */
+        }
         if (r->barriers && vg_clock_wall_ms() >= r->ckpt_due)
             checkpoint(r);
         commit_durable(r);
