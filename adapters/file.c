@@ -92,6 +92,7 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
             msgs[n].pos = s->line++;
             msgs[n].plant = NULL;
             msgs[n].plant_len = 0;
+            msgs[n].stream = -1;
             s->start += (size_t)(nl - p) + 1;
             if (len)   /* blank lines are not messages */
                 n++;
@@ -103,7 +104,7 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
             if (s->start < s->end && !s->skipping) {
                 /* a last line without a newline */
                 msgs[0] = (struct vg_msg){s->buf + s->start, s->end - s->start, s->end - s->start,
-                                          s->line++, NULL, 0};
+                                          s->line++, NULL, 0, -1};
                 s->start = s->end;
                 *eof = false;
                 return 1;
@@ -121,7 +122,7 @@ static int file_source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, i
             if (s->skipping) {
                 s->end = 0;
             } else {
-                msgs[0] = (struct vg_msg){s->buf, SRC_BUF, SRC_BUF + 1, s->line++, NULL, 0};
+                msgs[0] = (struct vg_msg){s->buf, SRC_BUF, SRC_BUF + 1, s->line++, NULL, 0, -1};
                 s->skipping = true;
                 s->end = 0;
                 return 1;

@@ -1159,6 +1159,7 @@ static int source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, int ti
         msgs[n].pos = e->pos;
         msgs[n].plant = e->plant_len ? d->bytes + e->plant_off : NULL;
         msgs[n].plant_len = e->plant_len;
+        msgs[n].stream = -1;
         bytes += e->len + e->plant_len;
     }
     s->queued -= (size_t)n;

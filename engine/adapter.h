@@ -32,6 +32,13 @@ struct vg_msg {
     uint64_t pos;       /* line number, offset or sequence, for dead letters */
     const char *plant;  /* the plant id the transport names (an MQTT topic level), or NULL */
     size_t plant_len;
+    int32_t stream;     /* where pos counts (Kafka: topic index * 65536 + partition), or -1 */
+};
+
+/** The oldest message of one stream the pipeline still holds (not yet in any state). */
+struct vg_held_floor {
+    int32_t stream;
+    uint64_t pos;
 };
 
 /**
@@ -70,13 +77,17 @@ struct vg_source_ops {
                 struct vg_error *err);
     /**
      * Checkpoints (at-least-once delivery). The reader calls mark(k) at
-     * checkpoint k: every message polled so far belongs to it. Once the state
+     * checkpoint k: every message polled so far belongs to it, except those
+     * still held back (the reorder buffer, --lateness): for each stream in
+     * @p held, messages from that position on must be read again after a
+     * restart, so the source marks no further than it. Once the state
      * and the alerts covering checkpoint k are stored and delivered, it calls
      * commit(k): the source acknowledges (Kafka: commits offsets of) what was
      * marked for k and every earlier mark. Both NULL when there is nothing to
      * acknowledge (files). @returns 0 or a VG_E* code with @p err filled.
      */
-    int (*mark)(struct vg_source *src, uint64_t checkpoint, struct vg_error *err);
+    int (*mark)(struct vg_source *src, uint64_t checkpoint, const struct vg_held_floor *held,
+                size_t n_held, struct vg_error *err);
     int (*commit)(struct vg_source *src, uint64_t checkpoint, struct vg_error *err);
     /** A short name for dead letters ("stdin", a path, a topic). */
     const char *(*name)(struct vg_source *src);

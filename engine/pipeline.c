@@ -129,6 +129,7 @@ struct run {
     uint64_t ckpt_next;                 /* number of the next checkpoint */
     struct vg_state_meta ckpt_meta[64]; /* meta of checkpoint k at [k % 64], set by the reader */
     vg_ts ckpt_due;                     /* wall time of the next checkpoint */
+    vg_ts releasing;                    /* reader: event time being released from the reorder buffer */
     pthread_t store_thread;
     struct vg_bell store_bell;
     struct vg_ring group_ckpt;          /* output -> store thread: its part (the group stage's record) */
@@ -843,8 +844,12 @@ static void in_send(struct run *r, struct worker *w, uint32_t flags)
         w->fill = in_acquire(r, w);
     w->fill->flags = flags;
     w->fill->start = r->start;
-    w->fill->watermark = r->clock;
-    w->sent = r->clock;
+    /* while held messages are released, those at and after the one in hand are not sent yet */
+    vg_ts wm = r->clock;
+    if (r->releasing != VG_TS_NONE && r->releasing <= wm)
+        wm = r->releasing - 1;
+    w->fill->watermark = wm;
+    w->sent = wm;
     vg_ring_push(&w->in, w->fill);
     w->fill = NULL;
 }
@@ -873,6 +878,8 @@ static void count_reason(struct vg_pipeline_stats *st, const char *reason)
 struct held {
     vg_ts ts;
     uint64_t seq;
+    int32_t stream;               /* the source's stream and position, for checkpoints */
+    uint64_t pos;
     struct vg_sample s;           /* strings point into buf */
     char buf[4 * VG_ID_MAX];
 };
@@ -891,11 +898,13 @@ static bool held_before(const struct held *a, const struct held *b)
     return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
 }
 
-static void reorder_push(struct reorder *q, const struct vg_sample *s)
+static void reorder_push(struct reorder *q, const struct vg_sample *s, const struct vg_msg *m)
 {
     struct held *h = q->n_free ? q->free[--q->n_free] : malloc(sizeof *h);
     if (!h)
         abort();
+    h->stream = m->stream;
+    h->pos = m->pos;
     h->ts = s->ts;
     h->seq = q->seq++;
     h->s = *s;
@@ -973,8 +982,15 @@ static void dead_letter(struct reader *rd, struct vg_pipeline_stats *st, const s
     count_reason(st, reason);
     if (rd->dl_rc < 0)
         return;
-    int n = vg_deadletter_format(rd->dl, rd->dl_cap, reason, detail,
-                                 cfg->input->ops->name(cfg->input->src), m->pos, m->data, m->len,
+    const char *src = cfg->input->ops->name(cfg->input->src);
+    uint64_t pos = m->pos;
+    char where[600];
+    if (m->stream >= 0) { /* a partitioned source: name the partition and the offset */
+        snprintf(where, sizeof where, "%s[%d]@%llu", src, (int)(m->stream % 65536), (unsigned long long)m->pos);
+        src = where;
+        pos = 0;
+    }
+    int n = vg_deadletter_format(rd->dl, rd->dl_cap, reason, detail, src, pos, m->data, m->len,
                                  m->orig_len, vg_clock_wall_ms());
     if (n > 0)
         rd->dl_rc = cfg->dead->ops->put(cfg->dead->sink, m->plant ? m->plant : "", m->plant ? m->plant_len : 0,
@@ -1043,9 +1059,26 @@ static void checkpoint(struct run *r)
     uint64_t k = r->ckpt_next++;
     const struct vg_source_handle *in = r->cfg->input;
     if (in->ops->mark) {
+        /* per stream, the oldest message still held: the source marks no further */
+        const struct reorder *q = &r->reader->reorder;
+        struct vg_held_floor *f = malloc(((size_t)q->n + 1) * sizeof *f);
+        size_t nf = 0;
+        for (uint32_t i = 0; f && i < q->n; i++) {
+            const struct held *h = q->heap[i];
+            if (h->stream < 0)
+                continue;
+            size_t j = 0;
+            while (j < nf && f[j].stream != h->stream)
+                j++;
+            if (j == nf)
+                f[nf++] = (struct vg_held_floor){h->stream, h->pos};
+            else if (h->pos < f[j].pos)
+                f[j].pos = h->pos;
+        }
         struct vg_error e = {0};
-        if (in->ops->mark(in->src, k, &e) < 0)
-            fprintf(stderr, "vigil: %s\n", e.msg);
+        if (!f || in->ops->mark(in->src, k, f, nf, &e) < 0)
+            fprintf(stderr, "vigil: %s\n", f ? e.msg : "out of memory marking a checkpoint");
+        free(f);
     }
     for (int i = 0; i < r->nw; i++)
         if (r->w[i].fill && r->w[i].fill->n)
@@ -1116,8 +1149,11 @@ static void send_ack(struct run *r, const struct vg_sample *s)
 static void release(struct reader *rd, vg_ts clock)
 {
     struct reorder *q = &rd->reorder;
-    while (q->n && q->heap[0]->ts <= clock)
+    while (q->n && q->heap[0]->ts <= clock) {
+        rd->run->releasing = q->heap[0]->ts;
         route(rd->run, &reorder_pop(q)->s);
+    }
+    rd->run->releasing = VG_TS_NONE;
 }
 
 static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_error *err)
@@ -1158,7 +1194,7 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
                     send_ack(r, &samples[j]);
                 bool timed = samples[j].kind == VG_MSG_SAMPLE || samples[j].kind == VG_MSG_EVENT;
                 if (cfg->lateness > 0 && timed)
-                    reorder_push(&rd->reorder, &samples[j]);
+                    reorder_push(&rd->reorder, &samples[j], m);
                 else
                     route(r, &samples[j]);
             }
@@ -1281,8 +1317,7 @@ static void on_revoking(void *ctx)
     struct run *r = ctx;
     if (!r->barriers)
         return;
-    release(r->reader, VG_TS_MAX); /* held messages belong to the partitions leaving too */
-    checkpoint(r);
+    checkpoint(r); /* held messages are not in it: their offsets are not committed */
     uint64_t k = r->ckpt_next - 1;
     vg_ts give_up = vg_clock_wall_ms() + 30000;
     while (atomic_load_explicit(&r->durable, memory_order_acquire) < k && vg_clock_wall_ms() < give_up) {
@@ -1294,6 +1329,13 @@ static void on_revoking(void *ctx)
         fprintf(stderr, "vigil: partitions revoked before checkpoint %llu was saved; the next owner "
                 "replays from the last committed offsets\n", (unsigned long long)k);
     commit_durable(r);
+    /*
+     * Every partition is revoked (eager assignment, the default): what is held
+     * is read again, from the committed offsets, by whoever owns it next.
+     */
+    struct reorder *q = &r->reader->reorder;
+    while (q->n)
+        reorder_pop(q);
 }
 
 static bool owns_plant(void *ctx, const char *plant, size_t len)
@@ -1386,6 +1428,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             vg_ring_push(&r->acks_free, &r->ack_pool[i]);
     }
     r->start = cfg->start;
+    r->releasing = VG_TS_NONE;
     r->max_ts = VG_TS_NONE;
     r->clock = cfg->start;
     r->nw = cfg->threads < 1 ? 1 : cfg->threads > VG_THREADS_MAX ? VG_THREADS_MAX : cfg->threads;

@@ -352,7 +352,7 @@ static void poll_and_mark(struct vg_source_handle *h, struct track *t, int n, ui
         moved |= t->next[p] > before[p];
     ck_assert_msg(moved, "no partition moved on: the test would prove nothing");
     struct vg_error err = {0};
-    ck_assert_int_eq(h->ops->mark(h->src, k, &err), VG_OK);
+    ck_assert_int_eq(h->ops->mark(h->src, k, NULL, 0, &err), VG_OK);
     memcpy(marked, t->next, 4 * sizeof *marked);
 }
 
@@ -396,7 +396,7 @@ START_TEST(commit_stores_exactly_the_marked_offsets_and_a_new_member_resumes_the
     rd_kafka_mock_push_request_errors(mock, APIKEY_OFFSET_COMMIT, 1, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
     ck_assert_int_eq(h.ops->commit(h.src, 4, &err), VG_OK);
     expect_committed("g-marks", "marks", m3, "after a put-off commit 4");
-    ck_assert_int_eq(h.ops->mark(h.src, 5, &err), VG_OK);
+    ck_assert_int_eq(h.ops->mark(h.src, 5, NULL, 0, &err), VG_OK);
     ck_assert_int_eq(h.ops->commit(h.src, 5, &err), VG_OK);
     expect_committed("g-marks", "marks", m4, "after commit 5");
 
@@ -464,7 +464,7 @@ static void checkpoint(struct member *m)
 {
     struct vg_error err = {0};
     m->checkpoint++;
-    if (m->h.ops->mark(m->h.src, m->checkpoint, &err) != VG_OK ||
+    if (m->h.ops->mark(m->h.src, m->checkpoint, NULL, 0, &err) != VG_OK ||
         m->h.ops->commit(m->h.src, m->checkpoint, &err) != VG_OK)
         m->commit_errors++;
 }
@@ -472,7 +472,8 @@ static void checkpoint(struct member *m)
 static void on_revoking(void *ctx)
 {
     struct member *m = ctx;
-    m->owned_at_revoke = owned_plants(m);
+    if (!m->revoked) /* the first one (B joining); a loaded machine may rebalance again later */
+        m->owned_at_revoke = owned_plants(m);
     m->revoked++;
     checkpoint(m);
 }
