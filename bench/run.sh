@@ -10,11 +10,13 @@
 # Runs:  BUILD_DIR/bench/bench_parse -n 1000000
 #        BUILD_DIR/bench/bench_engine --quality 0
 #        BUILD_DIR/bench/bench_engine --quality 1
+#        BUILD_DIR/bench/bench_ingest   (Kafka mock in-process; MQTT if mosquitto is installed)
 # Their full output is shown as they run; the table comes last.  A candidate
 # or figure that is absent (e.g. cJSON not installed) shows as n/a.
 #
 # References: 5 M lines/s parse, 3 M events/s parse + rules on one core,
-# 256 bytes per series (a ceiling: a ratio below 1 is better there).
+# 256 bytes per series (a ceiling: a ratio below 1 is better there); for
+# ingest, a bare librdkafka consumer / Paho subscriber on the same messages.
 set -u
 LC_ALL=C
 export LC_ALL
@@ -64,6 +66,7 @@ run() {
 run parse "$build/bench/bench_parse" -n 1000000
 run q0 "$build/bench/bench_engine" --quality 0
 run q1 "$build/bench/bench_engine" --quality 1
+run ingest "$build/bench/bench_ingest"
 
 # bench_parse: "M lines/s" of one candidate from the results table, or n/a;
 # MISMATCH when that candidate extracted wrong values.
@@ -145,9 +148,17 @@ row "pipeline, reader + 1 worker, q0 (M events/s)" "$(engine_rate q0 'pipeline, 
 row "pipeline, reader + 2 workers, q0 (M events/s)" "$(engine_rate q0 'pipeline, reader + 2')" "" ""
 row "pipeline, reader + 1 worker, q1 (M events/s)" "$(engine_rate q1 'pipeline, reader + 1')" "" ""
 row "pipeline, reader + 2 workers, q1 (M events/s)" "$(engine_rate q1 'pipeline, reader + 2')" "" ""
+kbare=$(engine_rate ingest 'kafka, bare')
+row "ingest, Kafka, vigil reader + 1 worker (M msgs/s)" "$(engine_rate ingest 'kafka, vigil reader + 1')" "$kbare" "(bare librdkafka)"
+row "ingest, Kafka, vigil reader + 2 workers (M msgs/s)" "$(engine_rate ingest 'kafka, vigil reader + 2')" "$kbare" "(bare librdkafka)"
+for m in "qos0 live" "qos1 live" "qos1 backlog"; do
+    row "ingest, MQTT $m, vigil (M msgs/s)" "$(engine_rate ingest "mqtt $m, vigil")" \
+        "$(engine_rate ingest "mqtt $m, bare")" "(bare Paho)"
+done
 echo
 echo "q0: bench_engine --quality 0 (no optional fields); q1: with \"quality\":\"good\"."
 echo "bytes/series is a ceiling (ratio < 1 meets it); the rates are floors (ratio >= 1 meets them)."
+echo "ingest: ratio = vigil / a bare client on the same messages; MQTT live rates are bounded by the publisher."
 if [ "$status" -ne 0 ]; then
     echo "!!! at least one benchmark is missing or failed -- see above" >&2
 fi
