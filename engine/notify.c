@@ -1157,7 +1157,7 @@ void vg_notifier_alert(struct vg_notifier *n, const struct vg_alert *a, vg_sms_f
         vg_alert_id(r->id, region, strlen(region), "", 0, a->started_at, idhex);
     else
         vg_alert_id(r->id, a->plant, a->plant_len, a->device, a->dev_len, a->started_at, idhex);
-    uint64_t id;
+    uint64_t id = 0; /* our own hex: parse_id cannot fail here */
     parse_id(idhex, 16, &id);
     struct live *L = live_find(n, id);
     if (!L && a->status == VG_ALERT_RESOLVED)
