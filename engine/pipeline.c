@@ -1590,6 +1590,7 @@ out:
     reorder_fini(&rd.reorder);
     free(rd.dl);
     st->seconds = now_s() - t0;
+    stop_requested = 0; /* taken: a later run in the same process starts afresh */
     return rc;
 }
 
