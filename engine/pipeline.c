@@ -69,6 +69,85 @@ struct top_entry {
     uint64_t count;
 };
 
+/*
+ * A min-heap of records by `before`, with spent records kept for reuse: the
+ * reorder buffer and the notify queue. A popped record stays valid until the
+ * next pheap_new.
+ */
+struct pheap {
+    void **heap;
+    uint32_t n, cap;
+    void **spare;
+    uint32_t n_spare, cap_spare;
+    size_t size;                                  /* bytes of one record */
+    bool (*before)(const void *a, const void *b);
+};
+
+static void *grow_ptrs(void **v, uint32_t *cap)
+{
+    *cap = *cap ? *cap * 2 : 256;
+    void *p = realloc(v, *cap * sizeof *v);
+    if (!p)
+        abort(); /* out of memory while holding messages */
+    return p;
+}
+
+/* A record to fill, then pheap_push. */
+static void *pheap_new(struct pheap *h)
+{
+    void *e = h->n_spare ? h->spare[--h->n_spare] : malloc(h->size);
+    if (!e)
+        abort();
+    return e;
+}
+
+static void pheap_push(struct pheap *h, void *e)
+{
+    if (h->n == h->cap)
+        h->heap = grow_ptrs(h->heap, &h->cap);
+    uint32_t i = h->n++;
+    while (i > 0 && h->before(e, h->heap[(i - 1) / 2])) {
+        h->heap[i] = h->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->heap[i] = e;
+}
+
+static void *pheap_pop(struct pheap *h)
+{
+    void *top = h->heap[0], *last = h->heap[--h->n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->before(h->heap[c + 1], h->heap[c]))
+            c++;
+        if (!h->before(h->heap[c], last))
+            break;
+        h->heap[i] = h->heap[c];
+        i = c;
+    }
+    if (h->n)
+        h->heap[i] = last;
+    if (h->n_spare == h->cap_spare)
+        h->spare = grow_ptrs(h->spare, &h->cap_spare);
+    h->spare[h->n_spare++] = top;
+    return top;
+}
+
+static void pheap_fini(struct pheap *h)
+{
+    for (uint32_t i = 0; i < h->n; i++)
+        free(h->heap[i]);
+    for (uint32_t i = 0; i < h->n_spare; i++)
+        free(h->spare[i]);
+    free(h->heap);
+    free(h->spare);
+    h->heap = h->spare = NULL;
+    h->n = h->cap = h->n_spare = h->cap_spare = 0;
+}
+
 /* An ack on its way from the reader to the notifier. */
 struct ack_msg {
     vg_ts ts;
@@ -85,10 +164,7 @@ struct queued {
 
 /* Alerts in (at, arrival) order: the notifier sees the same order whatever the thread count. */
 struct notify_queue {
-    struct queued **heap;
-    uint32_t n, cap;
-    struct queued **spare;
-    uint32_t n_spare, cap_spare;
+    struct pheap h;               /* of struct queued */
     uint64_t seq;
 };
 
@@ -482,8 +558,9 @@ static int bytes_cmp(const char *a, size_t na, const char *b, size_t nb)
 }
 
 /* By time, then subject and rule (workers interleave differently run to run), then arrival. */
-static bool queued_before(const struct queued *x, const struct queued *y)
+static bool queued_before(const void *xp, const void *yp)
 {
+    const struct queued *x = xp, *y = yp;
     if (x->a.at != y->a.at)
         return x->a.at < y->a.at;
     int c = bytes_cmp(x->a.plant, x->a.plant_len, y->a.plant, y->a.plant_len);
@@ -496,9 +573,7 @@ static bool queued_before(const struct queued *x, const struct queued *y)
 
 static void nq_push(struct notify_queue *q, const struct vg_alert *a)
 {
-    struct queued *e = q->n_spare ? q->spare[--q->n_spare] : malloc(sizeof *e);
-    if (!e)
-        abort();
+    struct queued *e = pheap_new(&q->h);
     e->a = *a;
     e->seq = q->seq++;
     e->a.group_plants = NULL; /* SMS never read it, and it is not ours to keep */
@@ -507,56 +582,7 @@ static void nq_push(struct notify_queue *q, const struct vg_alert *a)
         snprintf(e->region, sizeof e->region, "%s", a->region);
         e->a.region = e->region;
     }
-    if (q->n == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 256;
-        q->heap = realloc(q->heap, q->cap * sizeof *q->heap);
-        if (!q->heap)
-            abort();
-    }
-    uint32_t i = q->n++;
-    while (i > 0 && queued_before(e, q->heap[(i - 1) / 2])) {
-        q->heap[i] = q->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    q->heap[i] = e;
-}
-
-static struct queued *nq_pop(struct notify_queue *q)
-{
-    struct queued *top = q->heap[0], *last = q->heap[--q->n];
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= q->n)
-            break;
-        if (c + 1 < q->n && queued_before(q->heap[c + 1], q->heap[c]))
-            c++;
-        if (!queued_before(q->heap[c], last))
-            break;
-        q->heap[i] = q->heap[c];
-        i = c;
-    }
-    if (q->n)
-        q->heap[i] = last;
-    if (q->n_spare == q->cap_spare) {
-        q->cap_spare = q->cap_spare ? q->cap_spare * 2 : 256;
-        q->spare = realloc(q->spare, q->cap_spare * sizeof *q->spare);
-        if (!q->spare)
-            abort();
-    }
-    q->spare[q->n_spare++] = top; /* the caller uses it before the next push */
-    return top;
-}
-
-static void nq_fini(struct notify_queue *q)
-{
-    for (uint32_t i = 0; i < q->n; i++)
-        free(q->heap[i]);
-    for (uint32_t i = 0; i < q->n_spare; i++)
-        free(q->spare[i]);
-    free(q->heap);
-    free(q->spare);
-    memset(q, 0, sizeof *q);
+    pheap_push(&q->h, e);
 }
 
 static void sms_emit(void *ctx, const char *key, size_t key_len, const char *json, size_t len)
@@ -581,8 +607,8 @@ static void take_acks(struct run *r)
 static void notify_release(struct run *r, vg_ts safe)
 {
     take_acks(r);
-    while (r->nq.n && r->nq.heap[0]->a.at <= safe)
-        vg_notifier_alert(r->notifier, &nq_pop(&r->nq)->a, sms_emit, r);
+    while (r->nq.h.n && ((const struct queued *)r->nq.h.heap[0])->a.at <= safe)
+        vg_notifier_alert(r->notifier, &((struct queued *)pheap_pop(&r->nq.h))->a, sms_emit, r);
     if (safe != VG_TS_NONE && safe != VG_TS_MAX)
         vg_notifier_advance(r->notifier, safe, sms_emit, r);
 }
@@ -602,21 +628,21 @@ static int notify_export(struct run *r, char **data, size_t *len)
     size_t nl;
     if (vg_notifier_export(r->notifier, &nd, &nl) < 0)
         return VG_ENOMEM;
-    size_t cap = 12 + nl + (size_t)r->nq.n * (sizeof(struct vg_alert) + 2 * 66);
+    size_t cap = 12 + nl + (size_t)r->nq.h.n * (sizeof(struct vg_alert) + 2 * 66);
     char *p = malloc(cap);
     if (!p) {
         free(nd);
         return VG_ENOMEM;
     }
     size_t o = 0;
-    uint32_t v = NOTIFY_QUEUE_VERSION, n32 = (uint32_t)nl, nq = r->nq.n;
+    uint32_t v = NOTIFY_QUEUE_VERSION, n32 = (uint32_t)nl, nq = r->nq.h.n;
     memcpy(p + o, &v, 4), o += 4;
     memcpy(p + o, &n32, 4), o += 4;
     memcpy(p + o, nd, nl), o += nl;
     free(nd);
     memcpy(p + o, &nq, 4), o += 4;
-    for (uint32_t i = 0; i < r->nq.n; i++) {
-        const struct queued *e = r->nq.heap[i];
+    for (uint32_t i = 0; i < r->nq.h.n; i++) {
+        const struct queued *e = r->nq.h.heap[i];
         const char *id = r->cfg->rs->rules[e->a.rule].id;
         uint8_t il = (uint8_t)strlen(id), rl = (uint8_t)strlen(e->region);
         p[o++] = (char)il;
@@ -885,24 +911,19 @@ struct held {
 };
 
 struct reorder {
-    struct held **heap;           /* min-heap by (ts, seq) */
-    uint32_t n, cap;
-    struct held **free;           /* spent records, reused */
-    uint32_t n_free, cap_free;
+    struct pheap h;               /* of struct held, by (ts, seq) */
     uint64_t seq;
-    uint64_t peak;
 };
 
-static bool held_before(const struct held *a, const struct held *b)
+static bool held_before(const void *ap, const void *bp)
 {
+    const struct held *a = ap, *b = bp;
     return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
 }
 
 static void reorder_push(struct reorder *q, const struct vg_sample *s, const struct vg_msg *m)
 {
-    struct held *h = q->n_free ? q->free[--q->n_free] : malloc(sizeof *h);
-    if (!h)
-        abort();
+    struct held *h = pheap_new(&q->h);
     h->stream = m->stream;
     h->pos = m->pos;
     h->ts = s->ts;
@@ -916,53 +937,7 @@ static void reorder_push(struct reorder *q, const struct vg_sample *s, const str
         parts[i]->p = p;
         p += parts[i]->n;
     }
-    if (q->n == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 1024;
-        q->heap = realloc(q->heap, q->cap * sizeof *q->heap);
-    }
-    uint32_t i = q->n++;
-    while (i > 0 && held_before(h, q->heap[(i - 1) / 2])) {
-        q->heap[i] = q->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    q->heap[i] = h;
-    if (q->n > q->peak)
-        q->peak = q->n;
-}
-
-static struct held *reorder_pop(struct reorder *q)
-{
-    struct held *top = q->heap[0], *last = q->heap[--q->n];
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= q->n)
-            break;
-        if (c + 1 < q->n && held_before(q->heap[c + 1], q->heap[c]))
-            c++;
-        if (!held_before(q->heap[c], last))
-            break;
-        q->heap[i] = q->heap[c];
-        i = c;
-    }
-    if (q->n)
-        q->heap[i] = last;
-    if (q->n_free == q->cap_free) {
-        q->cap_free = q->cap_free ? q->cap_free * 2 : 1024;
-        q->free = realloc(q->free, q->cap_free * sizeof *q->free);
-    }
-    q->free[q->n_free++] = top; /* the caller uses it before the next push */
-    return top;
-}
-
-static void reorder_fini(struct reorder *q)
-{
-    for (uint32_t i = 0; i < q->n; i++)
-        free(q->heap[i]);
-    for (uint32_t i = 0; i < q->n_free; i++)
-        free(q->free[i]);
-    free(q->heap);
-    free(q->free);
+    pheap_push(&q->h, h);
 }
 
 struct reader {
@@ -1061,10 +1036,10 @@ static void checkpoint(struct run *r)
     if (in->ops->mark) {
         /* per stream, the oldest message still held: the source marks no further */
         const struct reorder *q = &r->reader->reorder;
-        struct vg_held_floor *f = malloc(((size_t)q->n + 1) * sizeof *f);
+        struct vg_held_floor *f = malloc(((size_t)q->h.n + 1) * sizeof *f);
         size_t nf = 0;
-        for (uint32_t i = 0; f && i < q->n; i++) {
-            const struct held *h = q->heap[i];
+        for (uint32_t i = 0; f && i < q->h.n; i++) {
+            const struct held *h = q->h.heap[i];
             if (h->stream < 0)
                 continue;
             size_t j = 0;
@@ -1149,9 +1124,10 @@ static void send_ack(struct run *r, const struct vg_sample *s)
 static void release(struct reader *rd, vg_ts clock)
 {
     struct reorder *q = &rd->reorder;
-    while (q->n && q->heap[0]->ts <= clock) {
-        rd->run->releasing = q->heap[0]->ts;
-        route(rd->run, &reorder_pop(q)->s);
+    while (q->h.n && ((const struct held *)q->h.heap[0])->ts <= clock) {
+        const struct held *h = pheap_pop(&q->h);
+        rd->run->releasing = h->ts;
+        route(rd->run, &h->s);
     }
     rd->run->releasing = VG_TS_NONE;
 }
@@ -1334,8 +1310,8 @@ static void on_revoking(void *ctx)
      * is read again, from the committed offsets, by whoever owns it next.
      */
     struct reorder *q = &r->reader->reorder;
-    while (q->n)
-        reorder_pop(q);
+    while (q->h.n)
+        pheap_pop(&q->h);
 }
 
 static bool owns_plant(void *ctx, const char *plant, size_t len)
@@ -1437,6 +1413,8 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     for (int i = 0; r->progress && i < r->nw; i++)
         r->progress[i] = VG_TS_NONE;
     rd.run = r;
+    rd.reorder.h = (struct pheap){.size = sizeof(struct held), .before = held_before};
+    r->nq.h = (struct pheap){.size = sizeof(struct queued), .before = queued_before};
     rd.jp = vg_json_parser_create();
     rd.dl_cap = VG_DEADLETTER_CAP((size_t)(1u << 20) + 1);
     rd.dl = malloc(rd.dl_cap);
@@ -1581,13 +1559,13 @@ out:
         vg_ring_fini(&r->acks_free);
         free(r->ack_pool);
     }
-    nq_fini(&r->nq);
+    pheap_fini(&r->nq.h);
     pthread_mutex_destroy(&r->store_lock);
     free(r->rules);
     free(r->top);
     free(r);
     vg_json_parser_destroy(rd.jp);
-    reorder_fini(&rd.reorder);
+    pheap_fini(&rd.reorder.h);
     free(rd.dl);
     st->seconds = now_s() - t0;
     stop_requested = 0; /* taken: a later run in the same process starts afresh */

@@ -215,18 +215,25 @@ static uint32_t keep_key(struct vg_shard *sh, const char *p, size_t n)
     return off;
 }
 
-static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
+/* The plant's index, or UINT32_MAX when the shard has not seen it. */
+static uint32_t plant_find(const struct vg_shard *sh, const char *p, uint8_t n, uint64_t h)
 {
-    uint64_t h = vg_hash64(p, n, 0);
-    uint32_t k = (uint32_t)h & sh->plant_tab.mask;
-    for (;; k = (k + 1) & sh->plant_tab.mask) {
+    for (uint32_t k = (uint32_t)h & sh->plant_tab.mask;; k = (k + 1) & sh->plant_tab.mask) {
         uint64_t e = sh->plant_tab.slots[k];
         if (!e)
-            break;
+            return UINT32_MAX;
         const struct plant_entry *pe = &sh->plants[(uint32_t)e - 1];
         if (pe->hash == h && pe->len == n && !memcmp(sh->keys + pe->key, p, n))
             return (uint32_t)e - 1;
     }
+}
+
+static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
+{
+    uint64_t h = vg_hash64(p, n, 0);
+    uint32_t found = plant_find(sh, p, n, h);
+    if (found != UINT32_MAX)
+        return found;
     /* first sight of this plant: resolve registry entry and rule applicability once */
     uint32_t idx = sh->n_plants;
     uint32_t cap_before = sh->cap_plants;
@@ -252,7 +259,7 @@ static uint32_t plant_get(struct vg_shard *sh, const char *p, uint8_t n)
         if (vg_rule_applies(&sh->rs->rules[r], pe->reg))
             bits[r / 64] |= UINT64_C(1) << (r % 64);
     sh->n_plants++;
-    k = (uint32_t)h & sh->plant_tab.mask;
+    uint32_t k = (uint32_t)h & sh->plant_tab.mask;
     while (sh->plant_tab.slots[k])
         k = (k + 1) & sh->plant_tab.mask;
     sh->plant_tab.slots[k] = slot_make(h, idx);
@@ -315,6 +322,19 @@ static inline char *ext_of(const struct vg_shard *sh, const struct vg_rstate *st
  */
 static void ext_set_limits(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st);
 
+/* Empty windows and firing counters, set points from the registry: a new state's extension. */
+static void ext_reset(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st)
+{
+    const struct vg_rule *r = &sh->rs->rules[st->rule];
+    char *x = ext_of(sh, st);
+    for (uint32_t k = 0; k < r->n_slots; k++)
+        if (r->slots[k].kind == VG_SLOT_WINDOW)
+            vg_window_init((struct vg_window *)(void *)(x + r->slots[k].ext_off), r->slots[k].width, 0);
+    for (uint32_t f = 0; f < r->n_fired; f++)
+        vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
+    ext_set_limits(sh, s, st);
+}
+
 static void ext_init(struct vg_shard *sh, const struct subject *s, struct vg_rstate *st)
 {
     const struct vg_rule *r = &sh->rs->rules[st->rule];
@@ -332,13 +352,7 @@ static void ext_init(struct vg_shard *sh, const struct subject *s, struct vg_rst
     }
     st->ext = (uint32_t)sh->ext_used + 1;
     sh->ext_used += r->ext_size;
-    char *x = ext_of(sh, st);
-    for (uint32_t k = 0; k < r->n_slots; k++)
-        if (r->slots[k].kind == VG_SLOT_WINDOW)
-            vg_window_init((struct vg_window *)(void *)(x + r->slots[k].ext_off), r->slots[k].width, 0);
-    for (uint32_t f = 0; f < r->n_fired; f++)
-        vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
-    ext_set_limits(sh, s, st);
+    ext_reset(sh, s, st);
 }
 
 /* The point's own set points, from the registry (never from a stored record). */
@@ -751,10 +765,9 @@ void vg_shard_set_owner(struct vg_shard *sh, vg_shard_owns_fn owns, void *ctx)
     sh->owns_ctx = ctx;
 }
 
-/* Forget what the shard knows of plant @p p: as if it had never been seen (memory is kept). */
-static void plant_reset(struct vg_shard *sh, uint32_t p, const bool *reset)
+/* Forget what the shard knows of the plants marked in @p reset, as if never seen (memory is kept). */
+static void plants_reset(struct vg_shard *sh, const bool *reset)
 {
-    (void)p;
     for (uint32_t i = 0; i < sh->n_subjects; i++) {
         struct subject *s = &sh->subjects[i];
         if (!reset[s->plant])
@@ -768,20 +781,9 @@ static void plant_reset(struct vg_shard *sh, uint32_t p, const bool *reset)
             vg_rstate_init(st, rule);
             st->next = next;
             st->subject = subject;
-            st->ext = 0;
-            if (ext) {
-                st->ext = ext;
-                /* empty windows and counters, set points from the registry */
-                const struct vg_rule *r = &sh->rs->rules[rule];
-                char *x = ext_of(sh, st);
-                for (uint32_t q = 0; q < r->n_slots; q++)
-                    if (r->slots[q].kind == VG_SLOT_WINDOW)
-                        vg_window_init((struct vg_window *)(void *)(x + r->slots[q].ext_off),
-                                       r->slots[q].width, 0);
-                for (uint32_t f = 0; f < r->n_fired; f++)
-                    vg_window_init((struct vg_window *)(void *)(x + r->fired_off[f]), r->fired_width[f], 0);
-                ext_set_limits(sh, s, st);
-            }
+            st->ext = ext;
+            if (ext)
+                ext_reset(sh, s, st);
         }
     }
 }
@@ -808,7 +810,7 @@ void vg_shard_claim(struct vg_shard *sh)
         }
     }
     if (any)
-        plant_reset(sh, 0, reset);
+        plants_reset(sh, reset);
     free(reset);
     if (sh->started)
         seed(sh, sh->start);
@@ -818,15 +820,10 @@ bool vg_shard_wants(struct vg_shard *sh, const char *plant, size_t n)
 {
     if (n > VG_ID_MAX)
         return false;
-    uint64_t h = vg_hash64(plant, n, 0);
-    for (uint32_t k = (uint32_t)h & sh->plant_tab.mask;; k = (k + 1) & sh->plant_tab.mask) {
-        uint64_t e = sh->plant_tab.slots[k];
-        if (!e)
-            return true; /* never seen here */
-        const struct plant_entry *pe = &sh->plants[(uint32_t)e - 1];
-        if (pe->hash == h && pe->len == n && !memcmp(sh->keys + pe->key, plant, n))
-            return pe->wants_load || pe->disowned;
-    }
+    uint32_t p = plant_find(sh, plant, (uint8_t)n, vg_hash64(plant, n, 0));
+    if (p == UINT32_MAX)
+        return true; /* never seen here */
+    return sh->plants[p].wants_load || sh->plants[p].disowned;
 }
 
 /* `where.kind` selects declared points: a device must be declared with that kind. */
