@@ -184,8 +184,10 @@ static int save_locked(struct vg_store *s, const struct vg_state_record *recs, s
     for (size_t from = 0; from < n; from += CHUNK) {
         size_t to = n - from > CHUNK ? from + CHUNK : n;
         for (size_t i = from; i < to; i++)
-            if (redisAppendCommand(s->conn.c, "SET %s:{%b}:state %b", s->prefix, recs[i].plant,
-                                   recs[i].plant_len, recs[i].data, recs[i].len) != REDIS_OK) {
+            if ((recs[i].len ? redisAppendCommand(s->conn.c, "SET %s:{%b}:state %b", s->prefix, recs[i].plant,
+                                                  recs[i].plant_len, recs[i].data, recs[i].len)
+                             : redisAppendCommand(s->conn.c, "DEL %s:{%b}:state", s->prefix, recs[i].plant,
+                                                  recs[i].plant_len)) != REDIS_OK) {
                 drop(s); /* half a pipeline may be queued: start afresh */
                 return vg_error_set(err, VG_ENOMEM, "out of memory queueing state for Redis");
             }

@@ -150,7 +150,9 @@ struct vg_store_ops {
     int (*open)(const char *uri, struct vg_store **out, struct vg_error *err);
     /**
      * Write @p n records and the meta in as few round trips as possible
-     * (pipelined). Records replace earlier ones of the same plant; the meta is
+     * (pipelined). Records replace earlier ones of the same plant, and a
+     * record of length 0 deletes the stored one (the subject has no state
+     * left); the meta is
      * written last, so a reader that sees a meta sees the records it covers.
      * @returns 0, or VG_EIO when the server cannot be reached (nothing is
      * assumed saved; the caller keeps the records and retries).

@@ -36,22 +36,47 @@ void vg_group_advance(struct vg_group_stage *gs, vg_ts safe,
                       void (*emit)(void *ctx, const struct vg_alert *a), void *ctx);
 
 
-/** The plant name under which the group stage's state record is stored. */
-#define VG_GROUP_RECORD "~group"
+/**
+ * Records: one per region code, named VG_GROUP_PREFIX + code, so a region's
+ * state moves between instances with its plants. A region's owner is the
+ * owner of its anchor: the plant of its latest counted member alert (group
+ * rules need a region's plants in one instance; docs/state.md, "Limits").
+ */
+#define VG_GROUP_PREFIX "~gr:"
 
 /**
- * @brief The group stage's whole state (regions, members counted, member
- * alerts waiting for the workers' progress) as one record, tagged with a
- * fingerprint of the rule set. @p *out is malloc'd (caller frees).
- * @returns 0 or VG_ENOMEM. @thread output
+ * @brief Hand @p fn the record of every region code whose state changed since
+ * the last call (length 0: nothing left, delete it). A record holds the code's
+ * regions (counted plants, group alert state, anchor), the member alerts
+ * counted and the member changes still waiting for the workers' progress,
+ * tagged with a fingerprint of the rule set.
+ * @returns 0, VG_ENOMEM, or fn's error. @thread output
  */
-int vg_group_export(const struct vg_group_stage *gs, char **out, size_t *len);
+int vg_group_export_changed(struct vg_group_stage *gs, vg_snapshot_fn fn, void *ctx);
+
+/** @brief The anchor plant named in a region record (for ownership, before importing it). */
+int vg_group_record_anchor(const struct vg_group_stage *gs, const void *data, size_t len, char *out,
+                           size_t cap);
+
+/** @brief Does the stage hold state of region @p code (a live count, an alert, waiting changes)? */
+bool vg_group_holds(const struct vg_group_stage *gs, const char *code);
 
 /**
- * @brief Restore a record made by vg_group_export. A record of another rule
- * set (any rule changed) is ignored: group counts then start afresh.
- * @returns 0, or VG_EINVAL for a damaged record. @thread before the output thread starts
+ * @brief Restore region @p code from its record, unless the stage holds state
+ * of it (what it holds is newer). A record of another rule set (any rule
+ * changed) is ignored: that region's counts start afresh.
+ * @returns 0, or VG_EINVAL for a damaged record (nothing applied). @thread output (or before it starts)
  */
-int vg_group_import(struct vg_group_stage *gs, const void *data, size_t len, struct vg_error *err);
+int vg_group_import_region(struct vg_group_stage *gs, const char *code, const void *data, size_t len,
+                           struct vg_error *err);
+
+/** @brief The anchor plant of region @p code, or NULL if the stage has none. */
+const char *vg_group_anchor(const struct vg_group_stage *gs, const char *code);
+
+/**
+ * @brief Forget every region whose anchor @p owns says is another instance's
+ * (after a rebalance); the next owner loads its record. @thread output
+ */
+void vg_group_disown(struct vg_group_stage *gs, vg_owns_fn owns, void *ctx);
 
 #endif

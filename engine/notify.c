@@ -34,7 +34,7 @@
 #define TEXT_CP_MAX 2000             /* schema: text maxLength */
 #define PARAM_CP_MAX 256             /* schema: params items maxLength */
 #define DIGEST_CP_TARGET 70          /* one SMS */
-#define RECORD_VERSION 1
+#define RECORD_VERSION 2             /* 2: one record per subject, number and the acks */
 
 const char vg_notify_default_template[] =
     "【安全预警】{plant_name}{device}{title}，等级{level_cn}，数值{value}，时间{time}。";
@@ -143,6 +143,7 @@ struct slot {
     vg_ts t1, t2;   /* meaning per table (see struct vg_notifier) */
     uint32_t n;
     uint32_t used;
+    uint32_t owner; /* throttle, daily, acks: the name whose record holds it (index + 1) */
 };
 
 struct table {
@@ -272,6 +273,19 @@ struct esc {
     uint32_t entry;
 };
 
+/*
+ * A name under which state is stored: "p:PLANT" (a plant's alerts and
+ * throttles), "r:REGION" (a region's group alerts), "n:NUMBER" (a phone
+ * number's daily count and digest), "a:" (acks of alerts not seen yet). The
+ * record of name X is "~nX".
+ */
+struct name {
+    char *s;
+    char anchor[65];   /* r: a plant of the region: its owner owns the region */
+    uint64_t written;  /* hash of the record last handed out, 0: none */
+    bool held;         /* claim: state of it is here */
+};
+
 /* The subject of one request, as rendered. */
 struct subj {
     const struct vg_rule *r;
@@ -303,6 +317,14 @@ struct vg_notifier {
     uint32_t n_heap, cap_heap;
 
     struct vg_notify_stats stats;
+
+    struct vg_strmap name_ix;      /* name -> index + 1 into names[] */
+    struct name *names;
+    uint32_t n_names, cap_names;
+    vg_owns_fn owns;               /* NULL: every subject is this instance's */
+    void *owns_ctx;
+    struct vg_strmap served;       /* numbers reachable from owned plants (after a claim) */
+    bool running;                  /* an alert or a clock move has been seen */
 
     /* scratch, reused by every request */
     const char *ev_num[EVENT_NUMBERS_MAX];
@@ -395,6 +417,11 @@ void vg_notifier_destroy(struct vg_notifier *n)
     if (!n)
         return;
     vg_strmap_fini(&n->regions);
+    vg_strmap_fini(&n->name_ix);
+    vg_strmap_fini(&n->served);
+    for (uint32_t i = 0; i < n->n_names; i++)
+        free(n->names[i].s);
+    free(n->names);
     free(n->max_throttle);
     free(n->notify_fp);
     free(n->alerts.s);
@@ -412,6 +439,32 @@ void vg_notifier_destroy(struct vg_notifier *n)
 void vg_notifier_stats(const struct vg_notifier *n, struct vg_notify_stats *out)
 {
     *out = n->stats;
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* The index + 1 of name @p kind ':' @p s (@p len bytes), added if new. */
+static uint32_t name_id(struct vg_notifier *n, char kind, const char *s, size_t len)
+{
+    char key[80];
+    int k = snprintf(key, sizeof key, "%c:%.*s", kind, (int)(len < 70 ? len : 70), s);
+    uint32_t *v = vg_strmap_get(&n->name_ix, key, (size_t)k, true);
+    if (!v)
+        abort();
+    if (!*v) {
+        if (n->n_names == n->cap_names) {
+            n->cap_names = n->cap_names ? n->cap_names * 2 : 64;
+            n->names = xrealloc(n->names, n->cap_names * sizeof *n->names);
+        }
+        struct name *nm = &n->names[n->n_names];
+        memset(nm, 0, sizeof *nm);
+        nm->s = malloc((size_t)k + 1);
+        if (!nm->s)
+            abort();
+        memcpy(nm->s, key, (size_t)k + 1);
+        *v = ++n->n_names;
+    }
+    return *v;
 }
 
 /* ---- live alerts --------------------------------------------------------- */
@@ -878,6 +931,8 @@ static bool daily_take(struct vg_notifier *n, const char *num, vg_ts at, bool fo
     if (n->opt.daily_cap <= 0)
         return true;
     struct slot *d = tab_get(&n->daily, vg_hash64(num, strlen(num), 0xca9), true);
+    if (!d->owner)
+        d->owner = name_id(n, 'n', num, strlen(num));
     int64_t day = local_day(at);
     if (d->t1 != day || !d->n) {
         d->t1 = day;
@@ -994,8 +1049,11 @@ static void deliver(struct vg_notifier *n, const struct event *ev, uint32_t e, c
             n->stats.throttled++;
             return;
         }
-        if (!t)
+        if (!t) {
             t = tab_get(&n->throttle, tk, true);
+            t->owner = L->group ? name_id(n, 'r', L->region, strlen(L->region))
+                                : name_id(n, 'p', L->plant, strlen(L->plant));
+        }
         t->t1 = ev->at;
         t->t2 = ev->at + n->max_throttle[L->rule];
         t->n = L->level;
@@ -1108,6 +1166,7 @@ void vg_notifier_advance(struct vg_notifier *n, vg_ts now, vg_sms_fn emit, void 
 {
     if (now == VG_TS_NONE)
         return;
+    n->running = true;
     if (n->now == VG_TS_NONE)
         clock_start(n, now);
     if (now < n->now)
@@ -1180,6 +1239,13 @@ void vg_notifier_alert(struct vg_notifier *n, const struct vg_alert *a, vg_sms_f
             tab_del(&n->acks, ack);
         }
     }
+    if (group && a->group_plants) {
+        /* a plant counted in the region: the region's state goes where that plant goes */
+        const char *q = strchr(a->group_plants, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+        if (e && e - q - 1 < 65 && e > q + 1)
+            snprintf(n->names[name_id(n, 'r', region, strlen(region)) - 1].anchor, 65, "%.*s", (int)(e - q - 1),
+                     q + 1);
+    }
     L->metric = a->metric;
     L->value = a->value;
     L->flags = a->flags;
@@ -1239,6 +1305,7 @@ int vg_notifier_ack(struct vg_notifier *n, const char *alert_id, size_t len, con
     if (!s) {
         s = tab_get(&n->acks, id, true);
         s->t1 = ts;
+        s->owner = name_id(n, 'a', "", 0);
     } else if (ts < s->t1) {
         s->t1 = ts;
     }
@@ -1291,85 +1358,290 @@ static void b_str(struct buf *b, const char *s)
     b_put(b, s, len);
 }
 
-static void b_table(struct buf *b, const struct table *t)
+/* ---- ownership ------------------------------------------------------------ */
+
+void vg_notifier_set_owner(struct vg_notifier *n, vg_owns_fn owns, void *ctx)
 {
-    b_u32(b, t->n);
-    for (uint32_t i = 0; i < t->cap; i++) {
-        if (!t->s[i].used)
-            continue;
-        b_u64(b, t->s[i].key);
-        b_i64(b, t->s[i].t1);
-        b_i64(b, t->s[i].t2);
-        b_u32(b, t->s[i].n);
+    n->owns = owns;
+    n->owns_ctx = ctx;
+}
+
+static void serve(struct vg_notifier *n, const struct vg_contacts *c)
+{
+    for (uint32_t i = 0; i < c->n; i++)
+        for (char **p = c->phones[i]; p && *p; p++)
+            if (!vg_strmap_get(&n->served, *p, strlen(*p), true))
+                abort();
+}
+
+/* Is name @p i this instance's (by the owner's current answer)? */
+static bool name_owned(struct vg_notifier *n, uint32_t i)
+{
+    const struct name *nm = &n->names[i];
+    const char *v = nm->s + 2;
+    switch (nm->s[0]) {
+    case 'p':
+        return n->owns(n->owns_ctx, v, strlen(v));
+    case 'r':
+        return !nm->anchor[0] || n->owns(n->owns_ctx, nm->anchor, strlen(nm->anchor));
+    case 'n':
+        return vg_strmap_get(&n->served, v, strlen(v), false) != NULL;
+    default:
+        return true; /* acks: kept until they match or expire */
     }
 }
 
-int vg_notifier_export(const struct vg_notifier *n, char **data, size_t *len)
+static uint32_t live_owner(struct vg_notifier *n, const struct live *L)
 {
-    struct buf b = {0};
-    b_put(&b, "VGNT", 4);
-    b_u32(&b, RECORD_VERSION);
-    b_i64(&b, n->now);
-    b_i64(&b, n->next_digest);
-    b_i64(&b, n->next_sweep);
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < n->n_live; i++)
-        live += n->live[i].in_use;
-    b_u32(&b, live);
-    for (uint32_t i = 0; i < n->n_live; i++) {
-        const struct live *L = &n->live[i];
-        if (!L->in_use)
-            continue;
-        b_u64(&b, L->id);
-        b_str(&b, n->rs->rules[L->rule].id);
-        b_u64(&b, n->notify_fp[L->rule]);
-        b_str(&b, L->metric != VG_METRIC_NONE ? n->rs->metric_names[L->metric] : "");
-        double v = L->value;
-        uint64_t bits;
-        memcpy(&bits, &v, sizeof bits);
-        b_u64(&b, bits);
-        b_i64(&b, L->first_at);
-        b_i64(&b, L->acked_at);
-        b_u32(&b, L->esc_sent);
-        b_u32(&b, (uint32_t)L->level | (uint32_t)L->flags << 8 | (uint32_t)L->group << 16 |
-                      (uint32_t)L->overflow << 24);
-        b_u32(&b, L->n_sent);
-        for (uint32_t k = 0; k < L->n_sent; k++)
-            b_u64(&b, L->sent[k]);
-        b_str(&b, L->plant);
-        b_str(&b, L->device);
-        b_str(&b, L->region);
+    return L->group ? name_id(n, 'r', L->region, strlen(L->region)) : name_id(n, 'p', L->plant, strlen(L->plant));
+}
+
+static void drop_slots(struct table *t, const bool *keep)
+{
+    for (uint32_t i = 0; i < t->cap;) {
+        if (t->s[i].used && t->s[i].owner && !keep[t->s[i].owner - 1])
+            tab_del_at(t, i);
+        else
+            i++;
     }
-    b_table(&b, &n->throttle);
-    b_table(&b, &n->daily);
-    b_table(&b, &n->acks);
-    b_u32(&b, n->used_q);
-    for (uint32_t i = 0; i < n->n_q; i++) {
-        const struct queue *q = &n->q[i];
-        if (!q->in_use)
+}
+
+void vg_notifier_claim(struct vg_notifier *n)
+{
+    if (!n->owns)
+        return;
+    vg_strmap_fini(&n->served);
+    for (uint32_t i = 0; n->reg && i < n->reg->n_plants; i++) {
+        const struct vg_plant *p = &n->reg->plants[i];
+        if (!n->owns(n->owns_ctx, p->id, strlen(p->id)))
             continue;
-        b_str(&b, q->to);
-        b_str(&b, q->role);
-        b_str(&b, q->key);
-        b_str(&b, q->first);
-        b_u32(&b, q->count);
-        for (int l = 0; l < VG_LEVEL_COUNT; l++)
-            b_u32(&b, q->by_level[l]);
-        b_u32(&b, q->resolved);
-        b_u32(&b, q->max_level);
-        b_u32(&b, q->n_items);
-        for (uint32_t k = 0; k < q->n_items; k++) {
-            b_u64(&b, q->items[k].id);
-            b_u32(&b, (uint32_t)q->items[k].level | (uint32_t)q->items[k].resolved << 8);
+        serve(n, &p->contacts);
+        for (size_t len = p->region ? strlen(p->region) : 0; len > 0; len--) {
+            const struct vg_region *rg = region_find(n, p->region, len);
+            if (rg)
+                serve(n, &rg->contacts);
         }
     }
-    if (b.oom) {
-        free(b.p);
+    bool *keep = calloc(n->n_names + 1, sizeof *keep);
+    if (!keep)
+        abort();
+    for (uint32_t i = 0; i < n->n_names; i++)
+        keep[i] = name_owned(n, i);
+    for (uint32_t i = 0; i < n->n_live; i++)
+        if (n->live[i].in_use && !keep[live_owner(n, &n->live[i]) - 1])
+            live_free(n, &n->live[i]); /* its chain entries find nothing */
+    drop_slots(&n->throttle, keep);
+    drop_slots(&n->daily, keep);
+    for (uint32_t i = 0; i < n->n_q; i++)
+        if (n->q[i].in_use && !keep[name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)) - 1])
+            queue_free(n, &n->q[i]);
+    for (uint32_t i = 0; i < n->n_names; i++) {
+        if (!keep[i])
+            n->names[i].written = 0; /* the next owner writes it */
+        n->names[i].held = false;
+    }
+    free(keep);
+    /* what is left here is newer than any stored record of it */
+    for (uint32_t i = 0; i < n->n_live; i++)
+        if (n->live[i].in_use)
+            n->names[live_owner(n, &n->live[i]) - 1].held = true;
+    const struct table *tabs[2] = {&n->throttle, &n->daily};
+    for (int t = 0; t < 2; t++)
+        for (uint32_t i = 0; i < tabs[t]->cap; i++)
+            if (tabs[t]->s[i].used && tabs[t]->s[i].owner)
+                n->names[tabs[t]->s[i].owner - 1].held = true;
+    for (uint32_t i = 0; i < n->n_q; i++)
+        if (n->q[i].in_use)
+            n->names[name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)) - 1].held = true;
+}
+
+bool vg_notifier_owns(struct vg_notifier *n, const struct vg_alert *a)
+{
+    if (!n->owns)
+        return true;
+    if (a->flags & VG_ALERT_F_GROUP) {
+        const char *r = a->region ? a->region : "";
+        return name_owned(n, name_id(n, 'r', r, strlen(r)) - 1);
+    }
+    return n->owns(n->owns_ctx, a->plant, a->plant_len);
+}
+
+/* ---- checkpoint records --------------------------------------------------- */
+
+/* One piece of state and the name whose record holds it, for sorting. */
+struct piece {
+    uint32_t owner;   /* name index + 1 */
+    uint32_t sec;     /* SEC_* */
+    uint64_t key;
+    const void *p;
+};
+
+enum { SEC_LIVE, SEC_THROTTLE, SEC_DAILY, SEC_QUEUE, SEC_ACK, SEC_QUEUED, SEC_COUNT };
+
+static int piece_cmp(const void *x, const void *y)
+{
+    const struct piece *a = x, *b = y;
+    if (a->owner != b->owner)
+        return a->owner < b->owner ? -1 : 1;
+    if (a->sec != b->sec)
+        return a->sec < b->sec ? -1 : 1;
+    return a->key < b->key ? -1 : a->key > b->key;
+}
+
+static void b_slot(struct buf *b, const struct slot *s)
+{
+    b_u64(b, s->key);
+    b_i64(b, s->t1);
+    b_i64(b, s->t2);
+    b_u32(b, s->n);
+}
+
+static void b_live(struct buf *b, const struct vg_notifier *n, const struct live *L)
+{
+    b_u64(b, L->id);
+    b_str(b, n->rs->rules[L->rule].id);
+    b_u64(b, n->notify_fp[L->rule]);
+    b_str(b, L->metric != VG_METRIC_NONE ? n->rs->metric_names[L->metric] : "");
+    double v = L->value;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    b_u64(b, bits);
+    b_i64(b, L->first_at);
+    b_i64(b, L->acked_at);
+    b_u32(b, L->esc_sent);
+    b_u32(b, (uint32_t)L->level | (uint32_t)L->flags << 8 | (uint32_t)L->group << 16 | (uint32_t)L->overflow << 24);
+    b_u32(b, L->n_sent);
+    for (uint32_t k = 0; k < L->n_sent; k++)
+        b_u64(b, L->sent[k]);
+    b_str(b, L->plant);
+    b_str(b, L->device);
+    b_str(b, L->region);
+}
+
+static void b_queue(struct buf *b, const struct queue *q)
+{
+    b_str(b, q->to);
+    b_str(b, q->role);
+    b_str(b, q->key);
+    b_str(b, q->first);
+    b_u32(b, q->count);
+    for (int l = 0; l < VG_LEVEL_COUNT; l++)
+        b_u32(b, q->by_level[l]);
+    b_u32(b, q->resolved);
+    b_u32(b, q->max_level);
+    b_u32(b, q->n_items);
+    for (uint32_t k = 0; k < q->n_items; k++) {
+        b_u64(b, q->items[k].id);
+        b_u32(b, (uint32_t)q->items[k].level | (uint32_t)q->items[k].resolved << 8);
+    }
+}
+
+/* An alert waiting for the notifier: str rule id, str region, struct vg_alert with pointers cleared. */
+static void b_alert(struct buf *b, const struct vg_notifier *n, const struct vg_alert *a)
+{
+    b_str(b, n->rs->rules[a->rule].id);
+    b_str(b, a->region ? a->region : "");
+    struct vg_alert c = *a;
+    c.region = NULL;
+    c.group_plants = NULL;
+    b_put(b, &c, sizeof c);
+}
+
+static void add_piece(struct piece **v, uint32_t *np, uint32_t *cap, struct piece pc)
+{
+    if (*np == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*np)++] = pc;
+}
+
+int vg_notifier_export_changed(struct vg_notifier *n, const struct vg_alert *const *queued, uint32_t n_queued,
+                               vg_snapshot_fn fn, void *ctx)
+{
+    struct piece *v = NULL;
+    uint32_t np = 0, cap = 0;
+    for (uint32_t i = 0; i < n->n_live; i++)
+        if (n->live[i].in_use)
+            add_piece(&v, &np, &cap, (struct piece){live_owner(n, &n->live[i]), SEC_LIVE, n->live[i].id, &n->live[i]});
+    const struct table *tabs[3] = {&n->throttle, &n->daily, &n->acks};
+    static const uint32_t secs[3] = {SEC_THROTTLE, SEC_DAILY, SEC_ACK};
+    for (int t = 0; t < 3; t++)
+        for (uint32_t i = 0; i < tabs[t]->cap; i++)
+            if (tabs[t]->s[i].used && tabs[t]->s[i].owner)
+                add_piece(&v, &np, &cap, (struct piece){tabs[t]->s[i].owner, secs[t], tabs[t]->s[i].key,
+                                                        &tabs[t]->s[i]});
+    for (uint32_t i = 0; i < n->n_q; i++)
+        if (n->q[i].in_use)
+            add_piece(&v, &np, &cap, (struct piece){name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)), SEC_QUEUE,
+                                                    0, &n->q[i]});
+    for (uint32_t i = 0; i < n_queued; i++) {
+        const struct vg_alert *a = queued[i];
+        const char *r = a->region ? a->region : "";
+        uint32_t owner = a->flags & VG_ALERT_F_GROUP ? name_id(n, 'r', r, strlen(r)) : name_id(n, 'p', a->plant, a->plant_len);
+        add_piece(&v, &np, &cap, (struct piece){owner, SEC_QUEUED, (uint64_t)a->at << 20 | i, a});
+    }
+    if (np)
+        qsort(v, np, sizeof *v, piece_cmp);
+    bool *has = calloc(n->n_names + 1, sizeof *has);
+    if (!has && n->n_names) {
+        free(v);
         return VG_ENOMEM;
     }
-    *data = b.p;
-    *len = b.n;
-    return VG_OK;
+    struct buf b = {0};
+    int rc = VG_OK;
+    char rname[96];
+    for (uint32_t i = 0; i < np && rc == VG_OK;) {
+        uint32_t owner = v[i].owner, j = i;
+        struct name *nm = &n->names[owner - 1];
+        has[owner - 1] = true;
+        b.n = 0;
+        b_put(&b, "VGNS", 4);
+        b_u32(&b, RECORD_VERSION);
+        b_i64(&b, n->now);
+        b_i64(&b, n->next_digest);
+        b_str(&b, nm->anchor);
+        for (uint32_t sec = 0; sec < SEC_COUNT; sec++) {
+            uint32_t k = j;
+            while (k < np && v[k].owner == owner && v[k].sec == sec)
+                k++;
+            b_u32(&b, k - j);
+            for (; j < k; j++) {
+                if (sec == SEC_LIVE)
+                    b_live(&b, n, v[j].p);
+                else if (sec == SEC_QUEUE)
+                    b_queue(&b, v[j].p);
+                else if (sec == SEC_QUEUED)
+                    b_alert(&b, n, v[j].p);
+                else
+                    b_slot(&b, v[j].p);
+            }
+        }
+        i = j;
+        if (b.oom) {
+            rc = VG_ENOMEM;
+            break;
+        }
+        /* the clock alone changing is no reason to write a record again */
+        uint64_t h = vg_hash64(b.p + 4 + 8 + 16, b.n - 4 - 8 - 16, 0x6e73) | 1;
+        if (h == nm->written)
+            continue;
+        int nl = snprintf(rname, sizeof rname, "~n%s", nm->s);
+        if ((rc = fn(ctx, rname, (size_t)nl, b.p, b.n)) == VG_OK)
+            nm->written = h;
+    }
+    /* names whose state is all gone: delete their records */
+    for (uint32_t i = 0; i < n->n_names && rc == VG_OK; i++) {
+        if (has[i] || !n->names[i].written)
+            continue;
+        int nl = snprintf(rname, sizeof rname, "~n%s", n->names[i].s);
+        if ((rc = fn(ctx, rname, (size_t)nl, "", 0)) == VG_OK)
+            n->names[i].written = 0;
+    }
+    free(has);
+    free(b.p);
+    free(v);
+    return rc;
 }
 
 struct rd {
@@ -1417,149 +1689,186 @@ static void r_str(struct rd *r, char *out, size_t cap)
         r->bad = true;
 }
 
-static void r_table(struct rd *r, struct table *t)
+static void r_slot(struct rd *r, struct slot *s)
 {
-    uint32_t cnt = r_u32(r, (uint32_t)((r->n - r->at) / 32));
-    for (uint32_t i = 0; i < cnt && !r->bad; i++) {
-        uint64_t key = r_u64(r);
-        vg_ts t1 = r_i64(r), t2 = r_i64(r);
-        uint32_t v = r_u32(r, UINT32_MAX);
-        if (r->bad)
-            return;
-        if (tab_get(t, key, false)) {
-            r->bad = true; /* a key twice */
-            return;
-        }
-        struct slot *s = tab_get(t, key, true);
-        s->t1 = t1;
-        s->t2 = t2;
-        s->n = v;
+    s->key = r_u64(r);
+    s->t1 = r_i64(r);
+    s->t2 = r_i64(r);
+    s->n = r_u32(r, UINT32_MAX);
+}
+
+static void r_live(struct rd *r, char *rule, char *metric, uint64_t *fp, struct live *tmp)
+{
+    memset(tmp, 0, sizeof *tmp);
+    tmp->id = r_u64(r);
+    r_str(r, rule, 80);
+    *fp = r_u64(r);
+    r_str(r, metric, 80);
+    uint64_t bits = r_u64(r);
+    memcpy(&tmp->value, &bits, sizeof bits);
+    tmp->first_at = r_i64(r);
+    tmp->acked_at = r_i64(r);
+    tmp->esc_sent = r_u32(r, UINT32_MAX);
+    uint32_t packed = r_u32(r, 0x01ffffff);
+    tmp->level = (uint8_t)(packed & 0xff);
+    tmp->flags = (uint8_t)(packed >> 8);
+    tmp->group = (uint8_t)(packed >> 16 & 1);
+    tmp->overflow = packed >> 24 & 1;
+    if (tmp->level < VG_LEVEL_BLUE || tmp->level > VG_LEVEL_RED || (packed >> 16 & 0xfe))
+        r->bad = true;
+    tmp->n_sent = (uint8_t)r_u32(r, SENT_MAX);
+    for (uint32_t k = 0; k < tmp->n_sent; k++)
+        tmp->sent[k] = r_u64(r);
+    r_str(r, tmp->plant, sizeof tmp->plant);
+    r_str(r, tmp->device, sizeof tmp->device);
+    r_str(r, tmp->region, sizeof tmp->region);
+}
+
+static void r_queue(struct rd *r, struct queue *q)
+{
+    memset(q, 0, sizeof *q);
+    r_str(r, q->to, sizeof q->to);
+    r_str(r, q->role, sizeof q->role);
+    r_str(r, q->key, sizeof q->key);
+    r_str(r, q->first, sizeof q->first);
+    q->count = r_u32(r, UINT32_MAX);
+    for (int l = 0; l < VG_LEVEL_COUNT; l++)
+        q->by_level[l] = r_u32(r, UINT32_MAX);
+    q->resolved = r_u32(r, UINT32_MAX);
+    q->max_level = (uint8_t)r_u32(r, VG_LEVEL_RED);
+    q->n_items = r_u32(r, VG_NOTIFY_DIGEST_IDS_MAX);
+    if (!*q->to || !q->n_items || q->count < q->n_items)
+        r->bad = true;
+    for (uint32_t k = 0; k < q->n_items && !r->bad; k++) {
+        q->items[k].id = r_u64(r);
+        uint32_t p = r_u32(r, 0x1ff);
+        q->items[k].level = (uint8_t)(p & 0xff);
+        q->items[k].resolved = (uint8_t)(p >> 8);
+        if (q->items[k].level > VG_LEVEL_RED)
+            r->bad = true;
     }
 }
 
-static int import_into(struct vg_notifier *n, struct rd *r)
+/*
+ * Read (@p apply false: check only) one record. Nothing is applied from a
+ * record that fails the check, so a damaged record leaves the notifier as it was.
+ */
+static void read_record(struct vg_notifier *n, struct rd *r, uint32_t owner, vg_ts now,
+                        vg_notify_requeue_fn requeue, void *ctx)
 {
     const struct vg_ruleset *rs = n->rs;
-    n->now = r_i64(r);
-    n->next_digest = r_i64(r);
-    n->next_sweep = r_i64(r);
-    if ((n->now == VG_TS_NONE) != (n->next_digest == VG_TS_NONE))
-        r->bad = true;
-    uint32_t n_alerts = r_u32(r, (uint32_t)((r->n - r->at) / 64));
-    for (uint32_t i = 0; i < n_alerts && !r->bad; i++) {
-        struct live tmp;
-        memset(&tmp, 0, sizeof tmp);
-        char rule[80], metric[80];
-        tmp.id = r_u64(r);
-        r_str(r, rule, sizeof rule);
-        uint64_t fp = r_u64(r);
-        r_str(r, metric, sizeof metric);
-        uint64_t bits = r_u64(r);
-        memcpy(&tmp.value, &bits, sizeof bits);
-        tmp.first_at = r_i64(r);
-        tmp.acked_at = r_i64(r);
-        tmp.esc_sent = r_u32(r, UINT32_MAX);
-        uint32_t packed = r_u32(r, 0x01ffffff);
-        tmp.level = (uint8_t)(packed & 0xff);
-        tmp.flags = (uint8_t)(packed >> 8);
-        tmp.group = (uint8_t)(packed >> 16 & 1);
-        tmp.overflow = packed >> 24 & 1;
-        if (tmp.level < VG_LEVEL_BLUE || tmp.level > VG_LEVEL_RED || (packed >> 16 & 0xfe))
-            r->bad = true;
-        tmp.n_sent = (uint8_t)r_u32(r, SENT_MAX);
-        for (uint32_t k = 0; k < tmp.n_sent; k++)
-            tmp.sent[k] = r_u64(r);
-        r_str(r, tmp.plant, sizeof tmp.plant);
-        r_str(r, tmp.device, sizeof tmp.device);
-        r_str(r, tmp.region, sizeof tmp.region);
-        if (r->bad)
-            break;
-        if (live_find(n, tmp.id)) {
-            r->bad = true;
-            break;
-        }
-        const struct vg_rule *rule_p = vg_ruleset_find(rs, rule);
-        if (!rule_p || !rule_p->n_notify)
-            continue; /* that rule is gone or no longer notifies */
-        tmp.rule = rule_p->index;
-        tmp.metric = *metric ? vg_ruleset_metric(rs, metric, strlen(metric)) : VG_METRIC_NONE;
-        if (fp != n->notify_fp[tmp.rule]) {
-            /* its entries changed: chain steps already due stay judged; later ones count afresh */
-            tmp.esc_sent = 0;
-            for (uint32_t e = 0; e < rule_p->n_notify; e++)
-                if (rule_p->notify[e].unacked_for_ms > 0 &&
-                    tmp.first_at + rule_p->notify[e].unacked_for_ms <= n->now)
-                    tmp.esc_sent |= 1u << e;
-        }
-        struct live *L = live_new(n, tmp.id);
-        tmp.in_use = true;
-        *L = tmp;
-        push_chain(n, L, n->now);
-    }
-    r_table(r, &n->throttle);
-    r_table(r, &n->daily);
-    r_table(r, &n->acks);
-    uint32_t n_q = r_u32(r, (uint32_t)((r->n - r->at) / 64));
-    for (uint32_t i = 0; i < n_q && !r->bad; i++) {
-        char to[24];
-        r_str(r, to, sizeof to);
-        if (r->bad || !*to || queue_get(n, to, false)) {
-            r->bad = true;
-            break;
-        }
-        struct queue *q = queue_get(n, to, true);
-        r_str(r, q->role, sizeof q->role);
-        r_str(r, q->key, sizeof q->key);
-        r_str(r, q->first, sizeof q->first);
-        q->count = r_u32(r, UINT32_MAX);
-        for (int l = 0; l < VG_LEVEL_COUNT; l++)
-            q->by_level[l] = r_u32(r, UINT32_MAX);
-        q->resolved = r_u32(r, UINT32_MAX);
-        q->max_level = (uint8_t)r_u32(r, VG_LEVEL_RED);
-        q->n_items = r_u32(r, VG_NOTIFY_DIGEST_IDS_MAX);
-        if (!q->n_items || q->count < q->n_items)
-            r->bad = true;
-        for (uint32_t k = 0; k < q->n_items && !r->bad; k++) {
-            q->items[k].id = r_u64(r);
-            uint32_t p = r_u32(r, 0x1ff);
-            q->items[k].level = (uint8_t)(p & 0xff);
-            q->items[k].resolved = (uint8_t)(p >> 8);
-            if (q->items[k].level > VG_LEVEL_RED)
-                r->bad = true;
+    bool apply = owner != 0;
+    for (uint32_t sec = 0; sec < SEC_COUNT && !r->bad; sec++) {
+        uint32_t cnt = r_u32(r, (uint32_t)((r->n - r->at) / 8));
+        for (uint32_t i = 0; i < cnt && !r->bad; i++) {
+            if (sec == SEC_LIVE) {
+                struct live tmp;
+                char rule[80], metric[80];
+                uint64_t fp;
+                r_live(r, rule, metric, &fp, &tmp);
+                const struct vg_rule *rule_p = vg_ruleset_find(rs, rule);
+                if (r->bad || !apply || live_find(n, tmp.id) || !rule_p || !rule_p->n_notify)
+                    continue; /* held here (newer), or that rule is gone or no longer notifies */
+                tmp.rule = rule_p->index;
+                tmp.metric = *metric ? vg_ruleset_metric(rs, metric, strlen(metric)) : VG_METRIC_NONE;
+                if (fp != n->notify_fp[tmp.rule]) {
+                    /* its entries changed: chain steps already due stay judged; later ones count afresh */
+                    tmp.esc_sent = 0;
+                    for (uint32_t e = 0; e < rule_p->n_notify; e++)
+                        if (rule_p->notify[e].unacked_for_ms > 0 && tmp.first_at + rule_p->notify[e].unacked_for_ms <= now)
+                            tmp.esc_sent |= 1u << e;
+                }
+                struct live *L = live_new(n, tmp.id);
+                tmp.in_use = true;
+                *L = tmp;
+                push_chain(n, L, now); /* deadlines after the record's clock; earlier ones went out there */
+            } else if (sec == SEC_QUEUE) {
+                struct queue tmp;
+                r_queue(r, &tmp);
+                if (r->bad || !apply || queue_get(n, tmp.to, false))
+                    continue; /* a number served here too keeps what it has */
+                struct queue *q = queue_get(n, tmp.to, true);
+                uint32_t next_free = q->next_free;
+                *q = tmp;
+                q->in_use = true;
+                q->next_free = next_free;
+            } else if (sec == SEC_QUEUED) {
+                char rule[80], region[VG_ID_MAX + 1];
+                struct vg_alert a;
+                r_str(r, rule, sizeof rule);
+                r_str(r, region, sizeof region);
+                if (r->bad || r->n - r->at < sizeof a) {
+                    r->bad = true;
+                    continue;
+                }
+                memcpy(&a, r->p + r->at, sizeof a);
+                r->at += sizeof a;
+                const struct vg_rule *rule_p = vg_ruleset_find(rs, rule);
+                if (!apply || !rule_p)
+                    continue; /* a removed rule: nothing to notify */
+                a.rule = rule_p->index;
+                a.region = *region ? region : NULL;
+                a.group_plants = NULL;
+                if (requeue)
+                    requeue(ctx, &a);
+            } else {
+                struct slot tmp;
+                r_slot(r, &tmp);
+                struct table *t = sec == SEC_THROTTLE ? &n->throttle : sec == SEC_DAILY ? &n->daily : &n->acks;
+                if (r->bad || !apply)
+                    continue;
+                struct slot *s = tab_get(t, tmp.key, false);
+                if (!s) {
+                    s = tab_get(t, tmp.key, true);
+                    s->t1 = tmp.t1, s->t2 = tmp.t2, s->n = tmp.n;
+                    s->owner = owner;
+                } else if (sec == SEC_ACK && tmp.t1 < s->t1) {
+                    s->t1 = tmp.t1; /* the earliest ack */
+                } else if (sec == SEC_DAILY && s->t1 == tmp.t1 && tmp.n > s->n) {
+                    s->n = tmp.n;   /* a number served from two places: the larger count */
+                }
+            }
         }
     }
-    if (r->bad || r->at != r->n)
-        return VG_EINVAL;
-    return VG_OK;
 }
 
-int vg_notifier_import(struct vg_notifier *n, const void *data, size_t len, struct vg_error *err)
+int vg_notifier_import_record(struct vg_notifier *n, const char *name, size_t name_len, const void *data,
+                              size_t len, vg_notify_requeue_fn requeue, void *ctx, struct vg_error *err)
 {
+    if (name_len < 4 || memcmp(name, "~n", 2) || !strchr("prna", name[2]) || name[3] != ':')
+        return vg_error_set(err, VG_EINVAL, "%.*s: not the name of a notifier record", (int)name_len, name);
     struct rd r = {data, len, 0, false};
-    if (len < 8 || memcmp(data, "VGNT", 4))
-        return vg_error_set(err, VG_EINVAL, "not a vigil notifier record");
+    if (len < 8 || memcmp(data, "VGNS", 4))
+        return vg_error_set(err, VG_EINVAL, "%.*s: not a vigil notifier record", (int)name_len, name);
     r.at = 4;
     uint32_t version = r_u32(&r, UINT32_MAX);
     if (version != RECORD_VERSION)
-        return vg_error_set(err, VG_EINVAL, "notifier record of version %u (this build reads %d)",
-                            version, RECORD_VERSION);
-    struct vg_notifier *t = vg_notifier_create(n->rs, n->reg, &n->opt);
-    if (!t)
-        return vg_error_set(err, VG_ENOMEM, "out of memory importing the notifier record");
-    if (import_into(t, &r) < 0) {
-        vg_notifier_destroy(t);
-        return vg_error_set(err, VG_EINVAL, "corrupt notifier record (at byte %zu of %zu)", r.at, len);
+        return vg_error_set(err, VG_EINVAL, "%.*s: notifier record of version %u (this build reads %d)",
+                            (int)name_len, name, version, RECORD_VERSION);
+    vg_ts now = r_i64(&r), next_digest = r_i64(&r);
+    char anchor[65];
+    r_str(&r, anchor, sizeof anchor);
+    if (!r.bad && (now == VG_TS_NONE) != (next_digest == VG_TS_NONE))
+        r.bad = true;
+    size_t body = r.at;
+    read_record(n, &r, 0, now, NULL, NULL);
+    if (r.bad || r.at != r.n)
+        return vg_error_set(err, VG_EINVAL, "%.*s: corrupt notifier record (at byte %zu of %zu)", (int)name_len,
+                            name, r.at, len);
+    uint32_t id = name_id(n, name[2], name + 4, name_len - 4);
+    struct name *nm = &n->names[id - 1];
+    if (name[2] == 'r' && anchor[0] && !nm->anchor[0])
+        snprintf(nm->anchor, sizeof nm->anchor, "%s", anchor);
+    if (n->owns && (nm->held || !name_owned(n, id - 1)))
+        return VG_OK; /* another instance's, or held here and newer */
+    if (!n->running && now != VG_TS_NONE && (n->now == VG_TS_NONE || now > n->now)) {
+        /* a restart: carry on from the latest clock a record saw */
+        n->now = now;
+        n->next_digest = next_digest;
+        n->next_sweep = now + SWEEP_MS;
     }
-    /* take everything but the counters; the old state leaves with t */
-    struct vg_notify_stats stats = n->stats;
-    char chunk[4096];
-    for (size_t o = 0; o < sizeof *n; o += sizeof chunk) {
-        size_t k = sizeof *n - o < sizeof chunk ? sizeof *n - o : sizeof chunk;
-        memcpy(chunk, (char *)n + o, k);
-        memcpy((char *)n + o, (char *)t + o, k);
-        memcpy((char *)t + o, chunk, k);
-    }
-    n->stats = stats;
-    vg_notifier_destroy(t);
+    r.at = body;
+    read_record(n, &r, id, now, requeue, ctx);
+    nm->held = true;
     return VG_OK;
 }

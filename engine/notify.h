@@ -37,8 +37,8 @@
 #define VG_NOTIFY_DIGEST_IDS_MAX 50
 /** How long an ack for an alert the notifier does not know is remembered (event time). */
 #define VG_NOTIFY_ACK_MEMORY_MS (24 * 3600 * 1000LL)
-/** The plant name under which the notifier's state record is stored. */
-#define VG_NOTIFY_RECORD "~notify"
+/** Every notifier record's name begins with this (then p:, r:, n: or a:). */
+#define VG_NOTIFY_PREFIX "~n"
 
 struct vg_notify_options {
     int daily_cap;      /* immediate requests per number per local day; 0 = no cap */
@@ -110,23 +110,61 @@ void vg_notifier_advance(struct vg_notifier *n, vg_ts now, vg_sms_fn emit, void 
 void vg_notifier_stats(const struct vg_notifier *n, struct vg_notify_stats *out);
 
 /**
- * @brief The notifier's whole state as one versioned binary record (clock,
- * live alerts with their acks and chain progress, throttles, daily counts,
- * remembered acks, digest queues). @p *data is malloc'd (caller frees).
- * @returns 0 or VG_ENOMEM. @thread output
+ * Ownership (several instances in a Kafka consumer group): state is kept by
+ * name, and a name belongs to the instance that owns its subject: a plant's
+ * alerts and throttles go with the plant, a region's group alerts with the
+ * plant that anchors the region (a plant it counted), a phone number's daily
+ * count and digest with the plants whose contacts reach it (a number reached
+ * from plants of two instances is counted in each), acks of alerts not seen
+ * yet stay with whoever read them. @p owns NULL (the default): everything is
+ * this instance's. @thread output (or before it starts)
  */
-int vg_notifier_export(const struct vg_notifier *n, char **data, size_t *len);
+void vg_notifier_set_owner(struct vg_notifier *n, vg_owns_fn owns, void *ctx);
 
 /**
- * @brief Replace the state with a record made by vg_notifier_export. Names
- * (rules, metrics) are matched by name, so a record survives a rule reload:
- * alerts of rules that no longer exist or no longer notify are dropped, and a
- * rule whose notify entries changed keeps its alerts but does not re-judge
- * chain deadlines already past.
- * @returns 0, or VG_EINVAL with @p err filled for a damaged or foreign record
- * (refused whole: the notifier is left as it was). @thread output, before any alert
+ * @brief Apply the owner's current answer (after a rebalance): forget the
+ * state of names another instance owns now (their next owner loads their
+ * records) and note what is held here, so that vg_notifier_import_record
+ * leaves it alone. @thread output
  */
-int vg_notifier_import(struct vg_notifier *n, const void *data, size_t len, struct vg_error *err);
+void vg_notifier_claim(struct vg_notifier *n);
+
+/** @brief Is alert @p a's subject this instance's? (an alert still to judge after a rebalance) */
+bool vg_notifier_owns(struct vg_notifier *n, const struct vg_alert *a);
+
+/**
+ * Alerts handed to the notifier's caller but not yet to the notifier (they
+ * wait for every worker's progress) are saved in the records too; on import
+ * they come back through this callback. @p a and its strings are borrowed.
+ */
+typedef void (*vg_notify_requeue_fn)(void *ctx, const struct vg_alert *a);
+
+/**
+ * @brief Hand @p fn a record for every name whose state changed since the
+ * last call, and an empty one (delete it) for every name whose state is all
+ * gone. Names: "~np:PLANT", "~nr:REGION", "~nn:NUMBER", "~na:". Each record
+ * is versioned binary: the clock, then the name's live alerts (acks, chain
+ * progress, numbers told), throttles, daily counts, digest queue, remembered
+ * acks and the @p queued alerts of its subject. @returns 0, VG_ENOMEM or
+ * fn's error. @thread output
+ */
+int vg_notifier_export_changed(struct vg_notifier *n, const struct vg_alert *const *queued, uint32_t n_queued,
+                               vg_snapshot_fn fn, void *ctx);
+
+/**
+ * @brief Load one record made by vg_notifier_export_changed, if its name is
+ * this instance's and nothing of it is held here (what is held is newer).
+ * Names (rules, metrics) are matched by name, so a record survives a rule
+ * reload: alerts of rules that no longer exist or no longer notify are
+ * dropped, and a rule whose notify entries changed keeps its alerts but does
+ * not re-judge chain deadlines already past. Before any alert, the clock
+ * resumes from the latest record's. Chain deadlines after the record's clock
+ * are pending again; earlier ones went out before it was written.
+ * @returns 0, or VG_EINVAL with @p err filled for a damaged or foreign record
+ * (refused whole: nothing of it applied). @thread output, or before it starts
+ */
+int vg_notifier_import_record(struct vg_notifier *n, const char *name, size_t name_len, const void *data,
+                              size_t len, vg_notify_requeue_fn requeue, void *ctx, struct vg_error *err);
 
 /**
  * @brief Check a notify template: every '{' must open one of the placeholders

@@ -214,6 +214,9 @@ struct run {
     uint64_t saved, restored, unsaved, records_saved, bytes_saved;
     int store_rc;
     struct vg_error store_err;
+    /* rebalances: the reader hands the output stages' records of gained subjects to the output thread */
+    struct ckpt_part *claim_recs;       /* the records (reader fills, output takes) */
+    _Atomic uint64_t claim_req, claim_done;
 };
 
 /* ---- worker ------------------------------------------------------------- */
@@ -613,85 +616,119 @@ static void notify_release(struct run *r, vg_ts safe)
         vg_notifier_advance(r->notifier, safe, sms_emit, r);
 }
 
-/*
- * The notify stage's checkpoint record: the notifier's own record, then the
- * alerts still queued for it (so an alert delivered before a checkpoint but
- * not yet judged for SMS is not forgotten by a restart):
- *   u32 notifier bytes, those bytes, u32 n, n x { str8 rule id, str8 region,
- *   struct vg_alert with pointers cleared }
- */
-#define NOTIFY_QUEUE_VERSION 1
-
-static int notify_export(struct run *r, char **data, size_t *len)
+static bool owns_plant(void *ctx, const char *plant, size_t len)
 {
-    char *nd;
-    size_t nl;
-    if (vg_notifier_export(r->notifier, &nd, &nl) < 0)
-        return VG_ENOMEM;
-    size_t cap = 12 + nl + (size_t)r->nq.h.n * (sizeof(struct vg_alert) + 2 * 66);
-    char *p = malloc(cap);
-    if (!p) {
-        free(nd);
-        return VG_ENOMEM;
-    }
-    size_t o = 0;
-    uint32_t v = NOTIFY_QUEUE_VERSION, n32 = (uint32_t)nl, nq = r->nq.h.n;
-    memcpy(p + o, &v, 4), o += 4;
-    memcpy(p + o, &n32, 4), o += 4;
-    memcpy(p + o, nd, nl), o += nl;
-    free(nd);
-    memcpy(p + o, &nq, 4), o += 4;
-    for (uint32_t i = 0; i < r->nq.h.n; i++) {
-        const struct queued *e = r->nq.h.heap[i];
-        const char *id = r->cfg->rs->rules[e->a.rule].id;
-        uint8_t il = (uint8_t)strlen(id), rl = (uint8_t)strlen(e->region);
-        p[o++] = (char)il;
-        memcpy(p + o, id, il), o += il;
-        p[o++] = (char)rl;
-        memcpy(p + o, e->region, rl), o += rl;
-        struct vg_alert a = e->a;
-        a.region = NULL;
-        a.group_plants = NULL;
-        memcpy(p + o, &a, sizeof a), o += sizeof a;
-    }
-    *data = p;
-    *len = o;
-    return VG_OK;
+    const struct vg_source_handle *in = ctx;
+    return in->ops->owns(in->src, plant, len);
 }
 
-static int notify_import(struct run *r, const char *p, size_t len, struct vg_error *err)
+static void notify_requeue(void *ctx, const struct vg_alert *a)
 {
-    uint32_t v, nl, nq;
-    size_t o = 0;
-    if (len < 8 || (memcpy(&v, p, 4), v != NOTIFY_QUEUE_VERSION) || (memcpy(&nl, p + 4, 4), 8 + (size_t)nl + 4 > len))
-        return vg_error_set(err, VG_EINVAL, "not a notify stage record of version %d", NOTIFY_QUEUE_VERSION);
-    o = 8;
-    if (vg_notifier_import(r->notifier, p + o, nl, err) < 0)
-        return err->code;
-    o += nl;
-    memcpy(&nq, p + o, 4), o += 4;
-    for (uint32_t i = 0; i < nq; i++) {
-        char id[VG_ID_MAX + 1], region[VG_ID_MAX + 1];
-        struct vg_alert a;
-        if (o >= len || o + 1 + (uint8_t)p[o] >= len)
-            return vg_error_set(err, VG_EINVAL, "truncated notify stage record");
-        uint8_t il = (uint8_t)p[o++];
-        memcpy(id, p + o, il), o += il;
-        id[il] = 0;
-        uint8_t rl = (uint8_t)p[o++];
-        if (o + rl + sizeof a > len || rl > VG_ID_MAX)
-            return vg_error_set(err, VG_EINVAL, "truncated notify stage record");
-        memcpy(region, p + o, rl), o += rl;
-        region[rl] = 0;
-        memcpy(&a, p + o, sizeof a), o += sizeof a;
-        const struct vg_rule *rule = vg_ruleset_find(r->cfg->rs, id);
-        if (!rule)
-            continue; /* a removed rule: nothing to notify */
-        a.rule = (uint32_t)(rule - r->cfg->rs->rules);
-        a.region = rl ? region : NULL;
-        nq_push(&r->nq, &a);
+    struct run *r = ctx;
+    nq_push(&r->nq, a);
+}
+
+/* The notifier's records of what changed, with the alerts still queued for it. */
+static int notify_export(struct run *r, struct ckpt_part *c)
+{
+    const struct vg_alert **q = malloc(((size_t)r->nq.h.n + 1) * sizeof *q);
+    if (!q)
+        return VG_ENOMEM;
+    for (uint32_t i = 0; i < r->nq.h.n; i++)
+        q[i] = &((const struct queued *)r->nq.h.heap[i])->a;
+    int rc = vg_notifier_export_changed(r->notifier, q, r->nq.h.n, ckpt_add, c);
+    free(q);
+    return rc;
+}
+
+static bool is_prefixed(const char *name, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len > n && !memcmp(name, prefix, n);
+}
+
+/*
+ * One record of the output stages (group regions, notifier names); false if
+ * @p name is not one. Records of subjects another instance owns are left.
+ */
+static bool output_import(struct run *r, const char *name, size_t len, const void *data, size_t dlen, int *rc,
+                          struct vg_error *err)
+{
+    const struct vg_source_handle *in = r->cfg->input;
+    *rc = VG_OK;
+    if (is_prefixed(name, len, VG_GROUP_PREFIX)) {
+        char code[64], anchor[65];
+        snprintf(code, sizeof code, "%.*s", (int)(len - strlen(VG_GROUP_PREFIX)), name + strlen(VG_GROUP_PREFIX));
+        if (!r->group)
+            return true;
+        if ((*rc = vg_group_record_anchor(r->group, data, dlen, anchor, sizeof anchor)) < 0) {
+            vg_error_set(err, VG_EINVAL, "%.*s: not a vigil group-stage record", (int)len, name);
+            return true;
+        }
+        if (in->ops->owns && (!*anchor || !in->ops->owns(in->src, anchor, strlen(anchor))))
+            return true; /* another instance's region */
+        *rc = vg_group_import_region(r->group, code, data, dlen, err);
+        return true;
     }
-    return o == len ? VG_OK : vg_error_set(err, VG_EINVAL, "corrupt notify stage record");
+    if (is_prefixed(name, len, VG_NOTIFY_PREFIX) && len > 3 && name[3] == ':') {
+        if (r->notifier)
+            *rc = vg_notifier_import_record(r->notifier, name, len, data, dlen, notify_requeue, r, err);
+        return true;
+    }
+    /* "~group" and "~notify": one record per prefix, before format 2 of these; they start afresh */
+    return len && name[0] == '~';
+}
+
+/* Alerts queued for the notifier whose subject another instance owns now: theirs to judge. */
+static void notify_queue_claim(struct run *r)
+{
+    uint32_t n = r->nq.h.n, k = 0;
+    struct queued *keep = malloc(((size_t)n + 1) * sizeof *keep);
+    if (!keep)
+        abort();
+    while (r->nq.h.n) {
+        struct queued *e = pheap_pop(&r->nq.h);
+        if (vg_notifier_owns(r->notifier, &e->a))
+            keep[k++] = *e;
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        keep[i].a.region = keep[i].region[0] ? keep[i].region : NULL;
+        nq_push(&r->nq, &keep[i].a);
+    }
+    free(keep);
+}
+
+/*
+ * A rebalance, in the output thread while the workers are parked: forget the
+ * regions and notify state of subjects now elsewhere, then load the records
+ * the reader found for those gained (group regions first: the notifier's
+ * region records name their anchors themselves).
+ */
+static void output_claim(struct run *r)
+{
+    const struct vg_source_handle *in = r->cfg->input;
+    if (r->group)
+        vg_group_disown(r->group, owns_plant, (void *)in);
+    if (r->notifier) {
+        vg_notifier_claim(r->notifier);
+        notify_queue_claim(r);
+    }
+    struct ckpt_part *c = r->claim_recs;
+    for (int pass = 0; c && pass < 2; pass++)
+        for (size_t i = 0; i < c->n; i++) {
+            const char *name = c->bytes + c->recs[i].plant;
+            size_t len = c->recs[i].plant_len;
+            if (is_prefixed(name, len, VG_GROUP_PREFIX) != (pass == 0))
+                continue;
+            struct vg_error err = {0};
+            int rc;
+            output_import(r, name, len, c->bytes + c->recs[i].data, c->recs[i].len, &rc, &err);
+            if (rc < 0)
+                fprintf(stderr, "vigil: loading %.*s after a rebalance: %s (it starts afresh)\n", (int)len,
+                        name, err.msg);
+        }
+    ckpt_free(c);
+    r->claim_recs = NULL;
 }
 
 static void output_one(struct run *r, const struct vg_alert *a);
@@ -764,22 +801,9 @@ static void output_checkpoints(struct run *r)
         if (!c)
             abort();
         c->number = k;
-        if (r->group) {
-            char *data;
-            size_t len;
-            if (vg_group_export(r->group, &data, &len) < 0)
-                abort();
-            ckpt_add(c, VG_GROUP_RECORD, strlen(VG_GROUP_RECORD), data, len);
-            free(data);
-        }
-        if (r->notifier) {
-            char *data;
-            size_t len;
-            if (notify_export(r, &data, &len) < 0)
-                abort();
-            ckpt_add(c, VG_NOTIFY_RECORD, strlen(VG_NOTIFY_RECORD), data, len);
-            free(data);
-        }
+        if ((r->group && vg_group_export_changed(r->group, ckpt_add, c) < 0) ||
+            (r->notifier && notify_export(r, c) < 0))
+            abort(); /* out of memory while checkpointing */
         while (!vg_ring_push(&r->group_ckpt, c))
             usleep(1000); /* the store thread is behind */
     }
@@ -792,6 +816,12 @@ static void *output_main(void *arg)
     while (done < r->nw) {
         uint32_t seen = vg_bell_read(&r->output_bell);
         bool any = false;
+        uint64_t claim = atomic_load_explicit(&r->claim_req, memory_order_acquire);
+        if (claim != atomic_load_explicit(&r->claim_done, memory_order_relaxed)) {
+            output_claim(r);
+            atomic_store_explicit(&r->claim_done, claim, memory_order_release);
+            vg_bell_ring(&r->reader_bell);
+        }
         for (int i = 0; i < r->nw; i++) {
             struct worker *w = &r->w[i];
             struct out_batch *ob;
@@ -1242,16 +1272,20 @@ struct restore_ctx {
     uint64_t n;
     struct vg_error *err;
     bool only_wanted;     /* a rebalance: import only plants gained since */
+    struct ckpt_part *defer; /* a rebalance: the output stages' records, for the output thread */
 };
 
 static int restore_one(void *ctx, const char *plant, size_t plant_len, const void *data, size_t len)
 {
     struct restore_ctx *rc = ctx;
     struct run *r = rc->r;
-    if (plant_len == strlen(VG_GROUP_RECORD) && !memcmp(plant, VG_GROUP_RECORD, plant_len))
-        return r->group && !rc->only_wanted ? vg_group_import(r->group, data, len, rc->err) : 0;
-    if (plant_len == strlen(VG_NOTIFY_RECORD) && !memcmp(plant, VG_NOTIFY_RECORD, plant_len))
-        return r->notifier && !rc->only_wanted ? notify_import(r, data, len, rc->err) : 0;
+    if (plant_len && plant[0] == '~') {
+        if (rc->defer) /* the output thread's to apply */
+            return ckpt_add(rc->defer, plant, plant_len, data, len);
+        int irc;
+        output_import(r, plant, plant_len, data, len, &irc, rc->err);
+        return irc;
+    }
     struct worker *w = &r->w[vg_shard_route(plant, plant_len, (uint32_t)r->nw)];
     const struct vg_source_handle *in = r->cfg->input;
     if (in->ops->owns && !in->ops->owns(in->src, plant, plant_len))
@@ -1268,7 +1302,7 @@ static int restore(struct run *r, struct vg_pipeline_stats *st, struct vg_error 
 {
     const struct vg_store_handle *h = r->cfg->store;
     struct vg_state_meta meta;
-    struct restore_ctx ctx = {r, 0, err, false};
+    struct restore_ctx ctx = {r, 0, err, false, NULL};
     int rc = h->ops->load(h->store, restore_one, &ctx, &meta, err);
     if (rc < 0)
         return rc;
@@ -1314,11 +1348,6 @@ static void on_revoking(void *ctx)
         pheap_pop(&q->h);
 }
 
-static bool owns_plant(void *ctx, const char *plant, size_t len)
-{
-    const struct vg_source_handle *in = ctx;
-    return in->ops->owns(in->src, plant, len);
-}
 
 /* The plants this instance owns changed: park the workers, apply it, load what was gained. */
 static void on_assigned(void *ctx)
@@ -1342,8 +1371,10 @@ static void on_assigned(void *ctx)
     if (r->persist) {
         struct vg_state_meta meta;
         struct vg_error err = {0};
-        struct restore_ctx rc = {r, 0, &err, true};
+        struct restore_ctx rc = {r, 0, &err, true, calloc(1, sizeof(struct ckpt_part))};
         const struct vg_store_handle *h = r->cfg->store;
+        if (!rc.defer)
+            abort();
         pthread_mutex_lock(&r->store_lock);
         int lrc = h->ops->load(h->store, restore_one, &rc, &meta, &err);
         pthread_mutex_unlock(&r->store_lock);
@@ -1351,6 +1382,18 @@ static void on_assigned(void *ctx)
             fprintf(stderr, "vigil: loading the state of newly assigned plants: %s (they start "
                     "afresh)\n", err.msg);
         r->restored += rc.n;
+        r->claim_recs = rc.defer;
+    }
+    if (r->group || r->notifier) {
+        /* the output thread forgets what left and loads what came, before any worker goes on */
+        uint64_t k = atomic_load_explicit(&r->claim_req, memory_order_relaxed) + 1;
+        atomic_store_explicit(&r->claim_req, k, memory_order_release);
+        vg_bell_ring(&r->output_bell);
+        while (atomic_load_explicit(&r->claim_done, memory_order_acquire) != k) {
+            uint32_t seen = vg_bell_read(&r->reader_bell);
+            if (atomic_load_explicit(&r->claim_done, memory_order_acquire) != k)
+                vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
+        }
     }
     for (int i = 0; i < r->nw; i++) {
         atomic_store_explicit(&r->w[i].paused, 0, memory_order_release);
@@ -1434,9 +1477,12 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
             goto out;
         }
     r->reader = &rd;
-    if (cfg->input->ops->owns)
+    if (cfg->input->ops->owns) {
         for (int i = 0; i < r->nw; i++)
             vg_shard_set_owner(r->w[i].shard, owns_plant, cfg->input);
+        if (r->notifier)
+            vg_notifier_set_owner(r->notifier, owns_plant, (void *)cfg->input);
+    }
     if (cfg->input->ops->listen) {
         r->events = (struct vg_source_events){r, on_revoking, on_assigned};
         cfg->input->ops->listen(cfg->input->src, &r->events);

@@ -87,7 +87,7 @@ struct vg_shard {
     double rule_value;     /* for the alert being emitted: `value` when another metric decided */
     vg_ts muted_from, muted_until;  /* for a resumed alert being emitted */
     bool started;
-    vg_shard_owns_fn owns;   /* NULL: every plant is this instance's */
+    vg_owns_fn owns;   /* NULL: every plant is this instance's */
     void *owns_ctx;
     uint32_t id, n;          /* this shard's number among n (routing of registry plants) */
     const struct vg_registry *reg;
@@ -759,7 +759,7 @@ void vg_shard_start(struct vg_shard *sh, vg_ts start, uint32_t id, uint32_t n)
     seed(sh, start);
 }
 
-void vg_shard_set_owner(struct vg_shard *sh, vg_shard_owns_fn owns, void *ctx)
+void vg_shard_set_owner(struct vg_shard *sh, vg_owns_fn owns, void *ctx)
 {
     sh->owns = owns;
     sh->owns_ctx = ctx;

@@ -82,9 +82,6 @@ void vg_shard_stats(const struct vg_shard *sh, struct vg_shard_stats *out);
  */
 #define VG_SNAPSHOT_VERSION 2   /* 2: rule table, idle states left out, live buckets only */
 
-/** Receives one plant's record; @p data is valid during the call. */
-typedef int (*vg_snapshot_fn)(void *ctx, const char *plant, size_t plant_len, const void *data,
-                              size_t len);
 
 /** @brief Hand every plant's record to @p fn (in no particular order). @returns 0 or fn's error. */
 int vg_shard_export(const struct vg_shard *sh, vg_snapshot_fn fn, void *ctx);
@@ -114,8 +111,7 @@ int vg_shard_import(struct vg_shard *sh, const void *data, size_t len, struct vg
  * regains are reset and wait for their stored record (vg_shard_wants). Events
  * are not filtered: the transport sends this instance only its own plants.
  */
-typedef bool (*vg_shard_owns_fn)(void *ctx, const char *plant, size_t len);
-void vg_shard_set_owner(struct vg_shard *sh, vg_shard_owns_fn owns, void *ctx);
+void vg_shard_set_owner(struct vg_shard *sh, vg_owns_fn owns, void *ctx);
 /** @brief Apply the owner predicate's current answer to every plant, then seed owned declared points. */
 void vg_shard_claim(struct vg_shard *sh);
 /** @returns true if a stored record of @p plant should be imported: unseen, regained or disowned here. */

@@ -38,6 +38,17 @@ enum vg_level {
 };
 #define VG_LEVEL_COUNT 5
 
+/**
+ * Receives one state record for the store (shards, the group stage, the
+ * notifier): @p name is the plant, or a name beginning with '~' for the
+ * output stages' records; @p len 0 means "nothing left: delete it". @p data
+ * is valid during the call. @returns 0 or an error code that stops the export.
+ */
+typedef int (*vg_snapshot_fn)(void *ctx, const char *name, size_t name_len, const void *data, size_t len);
+
+/** Does this instance own @p plant (its Kafka partition is assigned here)? */
+typedef bool (*vg_owns_fn)(void *ctx, const char *plant, size_t len);
+
 /** @returns "blue".."red", or "none". */
 const char *vg_level_name(int level);
 /** @returns the level for a name ("red", …) or VG_LEVEL_NONE if unknown. */

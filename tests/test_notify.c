@@ -913,22 +913,77 @@ END_TEST
 
 /* ---- checkpoint record ------------------------------------------------------- */
 
+/* Records as the store would hold them: name and bytes, the latest per name. */
+struct recs {
+    char name[96][32];
+    char *data[96];
+    size_t len[96];
+    int n;
+};
+
+static int rec_put(void *ctx, const char *name, size_t name_len, const void *data, size_t len)
+{
+    struct recs *rs = ctx;
+    int i = 0;
+    while (i < rs->n && (strlen(rs->name[i]) != name_len || memcmp(rs->name[i], name, name_len)))
+        i++;
+    ck_assert_int_lt(i, 96);
+    ck_assert_uint_lt(name_len, 32);
+    if (i == rs->n) {
+        memcpy(rs->name[i], name, name_len);
+        rs->name[i][name_len] = 0;
+        rs->data[i] = NULL;
+        rs->n++;
+    }
+    free(rs->data[i]);
+    rs->data[i] = len ? malloc(len) : NULL; /* len 0: deleted */
+    memcpy(rs->data[i] ? rs->data[i] : (char[1]){0}, data, len);
+    rs->len[i] = len;
+    return VG_OK;
+}
+
+static void recs_free(struct recs *rs)
+{
+    for (int i = 0; i < rs->n; i++)
+        free(rs->data[i]);
+    rs->n = 0;
+}
+
+static int live_records(const struct recs *rs)
+{
+    int k = 0;
+    for (int i = 0; i < rs->n; i++)
+        k += rs->len[i] > 0;
+    return k;
+}
+
 static struct vg_notifier *cut(struct vg_notifier *n)
 {
-    char *rec = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(vg_notifier_export(n, &rec, &len), VG_OK);
+    struct recs a = {0}, b = {0};
+    ck_assert_int_eq(vg_notifier_export_changed(n, NULL, 0, rec_put, &a), VG_OK);
     vg_notifier_destroy(n);
     struct vg_notifier *m = make(1, 480);
     struct vg_error err;
-    ck_assert_msg(vg_notifier_import(m, rec, len, &err) == VG_OK, "import: %s", err.msg);
-    /* and the record of the restored notifier is the same bytes */
-    char *again = NULL;
-    size_t len2 = 0;
-    ck_assert_int_eq(vg_notifier_export(m, &again, &len2), VG_OK);
-    ck_assert_uint_eq(len2, len);
-    free(rec);
-    free(again);
+    for (int i = 0; i < a.n; i++)
+        if (a.len[i])
+            ck_assert_msg(vg_notifier_import_record(m, a.name[i], strlen(a.name[i]), a.data[i], a.len[i], NULL,
+                                                    NULL, &err) == VG_OK, "import %s: %s", a.name[i], err.msg);
+    /* the restored notifier writes the same records, byte for byte */
+    ck_assert_int_eq(vg_notifier_export_changed(m, NULL, 0, rec_put, &b), VG_OK);
+    ck_assert_int_eq(live_records(&b), live_records(&a));
+    ck_assert_int_ge(live_records(&a), 4); /* plants, numbers and the remembered ack */
+    for (int i = 0; i < a.n; i++) {
+        if (!a.len[i])
+            continue;
+        int j = 0;
+        while (j < b.n && strcmp(a.name[i], b.name[j]))
+            j++;
+        ck_assert_msg(j < b.n, "%s was not written again", a.name[i]);
+        ck_assert_uint_eq(b.len[j], a.len[i]);
+        ck_assert_msg(!memcmp(a.data[i], b.data[j], a.len[i]), "%s differs", a.name[i]);
+    }
+    recs_free(&a);
+    recs_free(&b);
     return m;
 }
 
@@ -1009,39 +1064,47 @@ START_TEST(damaged_records_refused)
     nf = make(0, 480);
     feed(alert("chain", "P1", "NH3-01", F, YELLOW, 3, D0, D0));
     feed(alert("digested", "P1", "D-01", F, RED, 5, D0, D0));
-    char *rec = NULL;
-    size_t len = 0;
-    ck_assert_int_eq(vg_notifier_export(nf, &rec, &len), VG_OK);
+    struct recs rs = {0};
+    ck_assert_int_eq(vg_notifier_export_changed(nf, NULL, 0, rec_put, &rs), VG_OK);
+    int p1 = 0;
+    while (p1 < rs.n && strcmp(rs.name[p1], "~np:P1"))
+        p1++;
+    ck_assert_msg(p1 < rs.n, "no record of plant P1");
+    const char *rec = rs.data[p1], *name = rs.name[p1];
+    size_t len = rs.len[p1], nl = strlen(name);
     struct vg_notifier *m = make(0, 480);
     struct vg_error err;
     char *bad = malloc(len + 1);
-    /* one byte short, one byte over, wrong magic, a later version, a count beyond the record */
+    /* one byte short, one byte over, wrong magic, a later version, a count beyond the record, a bad name */
     memcpy(bad, rec, len);
-    ck_assert_int_eq(vg_notifier_import(m, bad, len - 1, &err), VG_EINVAL);
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, bad, len - 1, NULL, NULL, &err), VG_EINVAL);
     bad[len] = 0;
-    ck_assert_int_eq(vg_notifier_import(m, bad, len + 1, &err), VG_EINVAL);
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, bad, len + 1, NULL, NULL, &err), VG_EINVAL);
     bad[0] = 'X';
-    ck_assert_int_eq(vg_notifier_import(m, bad, len, &err), VG_EINVAL);
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, bad, len, NULL, NULL, &err), VG_EINVAL);
     memcpy(bad, rec, len);
-    bad[4] = 2;
-    ck_assert_int_eq(vg_notifier_import(m, bad, len, &err), VG_EINVAL);
+    bad[4] = 9;
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, bad, len, NULL, NULL, &err), VG_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "version"));
     memcpy(bad, rec, len);
-    memset(bad + 4 + 8 * 4, 0xff, 8); /* the live-alert count */
-    ck_assert_int_eq(vg_notifier_import(m, bad, len, &err), VG_EINVAL);
-    ck_assert_int_eq(vg_notifier_import(m, "", 0, &err), VG_EINVAL);
+    size_t anchor_len = 0; /* header: magic, version, now, next digest (8 each), anchor (8 + bytes) */
+    memcpy(&anchor_len, bad + 4 + 24, 1);
+    memset(bad + 4 + 32 + anchor_len, 0xff, 8); /* the live-alert count */
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, bad, len, NULL, NULL, &err), VG_EINVAL);
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, "", 0, NULL, NULL, &err), VG_EINVAL);
+    ck_assert_int_eq(vg_notifier_import_record(m, "~group", 6, rec, len, NULL, NULL, &err), VG_EINVAL);
     /* every truncation is refused, never read past */
     for (size_t cutlen = 0; cutlen < len; cutlen += 7)
-        ck_assert_int_eq(vg_notifier_import(m, rec, cutlen, &err), VG_EINVAL);
+        ck_assert_int_eq(vg_notifier_import_record(m, name, nl, rec, cutlen, NULL, NULL, &err), VG_EINVAL);
     /* refused records left m as it was: empty, and it works */
     vg_notifier_destroy(nf);
     nf = m;
     feed(alert("chain", "P1", "NH3-01", F, YELLOW, 3, D0, D0));
     advance(D0 + 30 * M);
     ck_assert_int_eq(n_lines, 1 + 3);
-    ck_assert_int_eq(vg_notifier_import(m, rec, len, &err), VG_OK);
+    ck_assert_int_eq(vg_notifier_import_record(m, name, nl, rec, len, NULL, NULL, &err), VG_OK);
     free(bad);
-    free(rec);
+    recs_free(&rs);
 }
 END_TEST
 
