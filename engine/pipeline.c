@@ -170,6 +170,15 @@ struct notify_queue {
 
 struct reader;
 
+/* A stream's position: messages before `next` with event time at or before `clock` are applied. */
+struct stream_pos {
+    int32_t stream;
+    uint64_t next;
+    vg_ts clock;
+};
+
+#define STREAM_PREFIX "~kp:"
+
 struct run {
     const struct vg_pipeline_config *cfg;
     struct reader *reader;
@@ -214,6 +223,17 @@ struct run {
     uint64_t saved, restored, unsaved, records_saved, bytes_saved;
     int store_rc;
     struct vg_error store_err;
+    /*
+     * Streams (Kafka partitions): per stream, how far this instance has read
+     * (reader), that at each checkpoint (reader -> store thread), and what the
+     * stored state covers (from the store: replayed messages it covers are
+     * skipped, not applied twice). Records "~kp:STREAM".
+     */
+    struct stream_pos *read_pos, *applied;
+    uint32_t n_read_pos, n_applied, cap_read_pos, cap_applied;
+    struct ckpt_part *ckpt_pos[64];     /* the records of checkpoint k's positions at [k % 64] */
+    uint32_t last_pos;                  /* reader: the read_pos entry of the last message */
+    uint64_t replayed;                  /* messages (or samples) skipped as already in the state */
     /* rebalances: the reader hands the output stages' records of gained subjects to the output thread */
     struct ckpt_part *claim_recs;       /* the records (reader fills, output takes) */
     _Atomic uint64_t claim_req, claim_done;
@@ -445,6 +465,10 @@ static void *store_main(void *arg)
                 held[i] = NULL;
             }
             parts = 0;
+            struct ckpt_part *pos = r->ckpt_pos[number % 64];
+            for (size_t k = 0; pos && pos->number == number && k < pos->n; k++)
+                pending_put(&pend, pos->bytes + pos->recs[k].plant, pos->recs[k].plant_len,
+                            pos->bytes + pos->recs[k].data, pos->recs[k].len);
             store_flush(r, &pend, &r->ckpt_meta[number % 64], &failing);
             continue;
         }
@@ -974,6 +998,7 @@ struct reader {
     struct run *run;
     struct reorder reorder;
     struct vg_json_parser *jp;
+    struct vg_sample fresh[VG_POINTS_MAX + 1]; /* a replayed message's samples the state lacks */
     char *dl;            /* dead-letter formatting buffer */
     size_t dl_cap;
     int dl_rc;
@@ -1089,6 +1114,22 @@ static void checkpoint(struct run *r)
         if (r->w[i].fill && r->w[i].fill->n)
             in_send(r, &r->w[i], 0);
     r->ckpt_meta[k % 64] = (struct vg_state_meta){r->start, r->max_ts, r->clock, k};
+    if (r->persist && r->n_read_pos) {
+        /* where each stream stands: what this checkpoint's state covers */
+        struct ckpt_part *pos = r->ckpt_pos[k % 64];
+        if (!pos && !(pos = r->ckpt_pos[k % 64] = calloc(1, sizeof *pos)))
+            abort();
+        pos->n = pos->used = 0;
+        pos->number = k;
+        for (uint32_t i = 0; i < r->n_read_pos; i++) {
+            char name[32];
+            struct stream_pos sp = r->read_pos[i];
+            sp.clock = r->clock;
+            int nl = snprintf(name, sizeof name, STREAM_PREFIX "%d", (int)sp.stream);
+            if (ckpt_add(pos, name, (size_t)nl, &sp, sizeof sp) < 0)
+                abort();
+        }
+    }
     for (int i = 0; i < r->nw; i++) {
         struct worker *w = &r->w[i];
         if (!w->fill)
@@ -1118,6 +1159,52 @@ static volatile sig_atomic_t stop_requested;
 void vg_pipeline_request_stop(void)
 {
     stop_requested = 1;
+}
+
+/* The entry of @p stream in @p v (@p n of them), added if @p create. */
+static struct stream_pos *stream_find(struct stream_pos **v, uint32_t *n, uint32_t *cap, int32_t stream, bool create)
+{
+    for (uint32_t i = 0; i < *n; i++)
+        if ((*v)[i].stream == stream)
+            return &(*v)[i];
+    if (!create)
+        return NULL;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        if (!(*v = realloc(*v, *cap * sizeof **v)))
+            abort();
+    }
+    (*v)[*n] = (struct stream_pos){stream, 0, VG_TS_NONE};
+    return &(*v)[(*n)++];
+}
+
+/*
+ * A message of a stream the stored state covers up to some position: read
+ * again after a restart or a rebalance whose commit did not reach the group.
+ * @returns the samples the state lacks (in @p *out, @p *k of them), or false
+ * if it has them all. Without a position for the stream every sample is new.
+ */
+static bool replay_filter(struct reader *rd, const struct vg_msg *m, const struct vg_sample **samples, unsigned *k)
+{
+    struct run *r = rd->run;
+    const struct stream_pos *a = r->n_applied && m->stream >= 0
+                                 ? stream_find(&r->applied, &r->n_applied, &r->cap_applied, m->stream, false)
+                                 : NULL;
+    if (!a || m->pos >= a->next)
+        return true;
+    /* read before that checkpoint: applied, unless it was still held back (later than its clock) */
+    unsigned n = 0;
+    for (unsigned i = 0; i < *k; i++) {
+        const struct vg_sample *s = &(*samples)[i];
+        bool timed = s->kind == VG_MSG_SAMPLE || s->kind == VG_MSG_EVENT;
+        if (timed && a->clock != VG_TS_NONE && s->ts > a->clock && n < VG_POINTS_MAX + 1)
+            rd->fresh[n++] = *s;
+    }
+    if (n < *k)
+        r->replayed++;
+    *samples = rd->fresh;
+    *k = n;
+    return n > 0;
 }
 
 /* Move the clock to @p to (never back), e.g. --until at the end or wall time when idle. */
@@ -1186,11 +1273,27 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
             const struct vg_sample *samples;
             unsigned k;
             struct vg_reject rej;
+            if (m->stream >= 0 && r->persist) {
+                struct stream_pos *p = r->n_read_pos && r->read_pos[r->last_pos].stream == m->stream
+                                       ? &r->read_pos[r->last_pos]
+                                       : stream_find(&r->read_pos, &r->n_read_pos, &r->cap_read_pos, m->stream, true);
+                r->last_pos = (uint32_t)(p - r->read_pos);
+                if (m->pos + 1 > p->next)
+                    p->next = m->pos + 1;
+            }
             vg_json_parser_plant(rd->jp, m->plant, m->plant_len);
             if (vg_json_parse(rd->jp, m->data, m->len, &samples, &k, &rej) < 0) {
+                const struct stream_pos *a = r->n_applied && m->stream >= 0
+                    ? stream_find(&r->applied, &r->n_applied, &r->cap_applied, m->stream, false) : NULL;
+                if (a && m->pos < a->next) {
+                    r->replayed++; /* dead-lettered when it was first read */
+                    continue;
+                }
                 dead_letter(rd, st, m, rej.reason, rej.detail);
                 continue;
             }
+            if (!replay_filter(rd, m, &samples, &k))
+                continue; /* the state has it all */
             if (clock_admit(r, samples, k, &rej) < 0) {
                 dead_letter(rd, st, m, rej.reason, rej.detail);
                 continue;
@@ -1279,6 +1382,18 @@ static int restore_one(void *ctx, const char *plant, size_t plant_len, const voi
 {
     struct restore_ctx *rc = ctx;
     struct run *r = rc->r;
+    if (is_prefixed(plant, plant_len, STREAM_PREFIX)) {
+        char num[16];
+        struct stream_pos sp;
+        snprintf(num, sizeof num, "%.*s", (int)(plant_len - strlen(STREAM_PREFIX)), plant + strlen(STREAM_PREFIX));
+        if (len != sizeof sp)
+            return vg_error_set(rc->err, VG_EINVAL, "%.*s: not a stream position record", (int)plant_len, plant);
+        memcpy(&sp, data, sizeof sp);
+        if (sp.stream != atoi(num))
+            return vg_error_set(rc->err, VG_EINVAL, "%.*s: names stream %d", (int)plant_len, plant, (int)sp.stream);
+        *stream_find(&r->applied, &r->n_applied, &r->cap_applied, sp.stream, true) = sp;
+        return 0;
+    }
     if (plant_len && plant[0] == '~') {
         if (rc->defer) /* the output thread's to apply */
             return ckpt_add(rc->defer, plant, plant_len, data, len);
@@ -1346,6 +1461,7 @@ static void on_revoking(void *ctx)
     struct reorder *q = &r->reader->reorder;
     while (q->h.n)
         pheap_pop(&q->h);
+    r->n_read_pos = r->last_pos = 0; /* whoever reads them next starts from the committed offsets */
 }
 
 
@@ -1543,6 +1659,7 @@ int vg_pipeline_run(const struct vg_pipeline_config *cfg, struct vg_pipeline_sta
     st->clock = r->clock;
     st->start = r->start;
     st->restored = r->restored;
+    st->replayed = r->replayed;
     st->checkpoints = r->saved;
     st->records_saved = r->records_saved;
     st->bytes_saved = r->bytes_saved;
@@ -1606,6 +1723,10 @@ out:
         free(r->ack_pool);
     }
     pheap_fini(&r->nq.h);
+    free(r->read_pos);
+    free(r->applied);
+    for (int i = 0; i < 64; i++)
+        ckpt_free(r->ckpt_pos[i]);
     pthread_mutex_destroy(&r->store_lock);
     free(r->rules);
     free(r->top);
@@ -1638,6 +1759,9 @@ void vg_pipeline_print(const struct vg_pipeline_stats *st, const struct vg_rules
     for (int i = 0; i < VG_REASONS_MAX && st->reason[i]; i++)
         fprintf(out, "%s%s %llu", i ? ", " : " (", st->reason[i], (unsigned long long)st->reason_count[i]);
     fprintf(out, "%s\n", st->dead ? ")" : "");
+    if (st->replayed)
+        fprintf(out, "vigil: %llu messages read again were already in the restored state (skipped)\n",
+                (unsigned long long)st->replayed);
     fprintf(out, "vigil: %llu alerts: %llu firing, %llu escalated, %llu resolved; %llu subjects in %llu plants\n",
             (unsigned long long)(st->alerts[1] + st->alerts[2] + st->alerts[3]),
             (unsigned long long)st->alerts[1], (unsigned long long)st->alerts[2],

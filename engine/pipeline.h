@@ -82,6 +82,7 @@ struct vg_pipeline_stats {
     uint64_t records_saved;            /* plant records written (one SET each) */
     uint64_t bytes_saved;              /* bytes of those records */
     uint64_t unsaved;                  /* plant records the store did not take by the end */
+    uint64_t replayed;                 /* messages read again that the restored state already had */
     uint64_t sms;                      /* SMS requests written */
     struct vg_notify_stats notify;     /* the notifier's counters (zero without --sms) */
     struct vg_rule_summary *rules;     /* n_rules entries when summary */
