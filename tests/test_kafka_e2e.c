@@ -1389,20 +1389,11 @@ static Suite *suite(void)
     tcase_add_test(group, two_instances_split_the_group_and_deliver_each_output_once);
     suite_add_tcase(s, group);
 
-    /*
-     * Known to fail (issue 5 stays open): after kill -9 and a rebalance, a few
-     * region alerts and SMS requests are lost or repeated, because the
-     * {~group} and {~notify} records and <prefix>:meta are one per prefix, not
-     * per instance or partition (docs/state.md, "Consumer groups"). Run it
-     * with VG_E2E_FAILOVER=1 to see the figures.
-     */
-    if (getenv("VG_E2E_FAILOVER")) {
-        TCase *failover = tcase_create("failover");
-        tcase_add_checked_fixture(failover, setup, teardown);
-        tcase_set_timeout(failover, 180);
-        tcase_add_test(failover, a_killed_instance_comes_back_from_redis_and_no_alert_is_lost);
-        suite_add_tcase(s, failover);
-    }
+    TCase *failover = tcase_create("failover");
+    tcase_add_checked_fixture(failover, setup, teardown);
+    tcase_set_timeout(failover, 180);
+    tcase_add_test(failover, a_killed_instance_comes_back_from_redis_and_no_alert_is_lost);
+    suite_add_tcase(s, failover);
     return s;
 }
 

@@ -1108,6 +1108,104 @@ START_TEST(damaged_records_refused)
 }
 END_TEST
 
+/* The owner predicate of an instance that owns the plants listed in ctx ("P1,P3"). */
+static bool owns_listed(void *ctx, const char *plant, size_t len)
+{
+    for (const char *p = ctx; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == len && !memcmp(p, plant, len))
+            return true;
+        p += n + (e != NULL);
+    }
+    return false;
+}
+
+/* A notifier that owns @p plants, loaded from the store @p st as after a rebalance. */
+static struct vg_notifier *instance(const char *plants, const struct recs *st)
+{
+    struct vg_notifier *m = make(0, 480);
+    vg_notifier_set_owner(m, owns_listed, (void *)plants);
+    vg_notifier_claim(m);
+    struct vg_error err;
+    for (int i = 0; i < st->n; i++)
+        if (st->len[i])
+            ck_assert_msg(vg_notifier_import_record(m, st->name[i], strlen(st->name[i]), st->data[i], st->len[i],
+                                                    NULL, NULL, &err) == VG_OK, "%s: %s", st->name[i], err.msg);
+    return m;
+}
+
+/*
+ * Two plants' chains, checkpointed, then split over two instances (as Kafka
+ * partitions are): each instance sends exactly its own plant's escalation
+ * steps, and together they send what one notifier sends; the instance that
+ * kept both before the split forgets the plant that left.
+ */
+START_TEST(state_moves_with_its_plant)
+{
+    nf = make(0, 480);
+    feed(alert("chain", "P1", "NH3-01", F, YELLOW, 3, D0, D0));
+    feed(alert("chain", "P2", "NH3-02", F, YELLOW, 3, D0 + M, D0 + M));
+    advance(D0 + 10 * M);
+    struct recs st = {0};
+    ck_assert_int_eq(vg_notifier_export_changed(nf, NULL, 0, rec_put, &st), VG_OK);
+    /* the reference: one notifier goes on to 40 min (both township steps) */
+    int before = n_lines;
+    advance(D0 + 40 * M);
+    int ref_n = n_lines - before;
+    char *ref[16];
+    ck_assert_int_eq(ref_n, 3); /* P1: two township officers (region); P2: its own */
+    for (int i = 0; i < ref_n; i++)
+        ref[i] = strdup(lines[before + i]);
+    vg_notifier_destroy(nf);
+
+    /* instance A keeps only P1 now (a rebalance), B gained P2 from the store */
+    clear_lines();
+    struct vg_notifier *a = instance("P1,P3", &st), *b = instance("P2,P4", &st);
+    nf = a;
+    advance(D0 + 40 * M);
+    ck_assert_int_eq(n_lines, 2);
+    nf = b;
+    advance(D0 + 40 * M);
+    ck_assert_int_eq(n_lines, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(lines[i], ref[i]);
+        free(ref[i]);
+    }
+    ck_assert_str_eq(field(2, "to"), "+8613900000004");
+    /* B writes P2's record, not P1's; A, told it lost P1, forgets it and writes nothing of it */
+    struct recs sb = {0};
+    ck_assert_int_eq(vg_notifier_export_changed(b, NULL, 0, rec_put, &sb), VG_OK);
+    bool p2 = false;
+    for (int i = 0; i < sb.n; i++) {
+        ck_assert_msg(strcmp(sb.name[i], "~np:P1"), "B wrote P1's record");
+        p2 |= !strcmp(sb.name[i], "~np:P2") && sb.len[i] > 0;
+    }
+    ck_assert(p2);
+    /* A loses P1 too: it forgets P1's alert and leaves its record (now B's to write) alone */
+    nf = a;
+    feed(alert("chain", "P1", "NH3-01", E, ORANGE, 4, D0, D0 + 50 * M)); /* its county step is due at 2 h */
+    struct recs sa = {0};
+    ck_assert_int_eq(vg_notifier_export_changed(a, NULL, 0, rec_put, &sa), VG_OK);
+    vg_notifier_set_owner(a, owns_listed, (void *)"P3");
+    vg_notifier_claim(a);
+    recs_free(&sa);
+    ck_assert_int_eq(vg_notifier_export_changed(a, NULL, 0, rec_put, &sa), VG_OK);
+    for (int i = 0; i < sa.n; i++)
+        ck_assert_msg(strncmp(sa.name[i], "~np:P1", 6), "A still writes %s (%zu bytes)", sa.name[i], sa.len[i]);
+    clear_lines();
+    nf = a;
+    advance(D0 + 3 * H); /* P1's county step (2 h) would be due here, had A kept it */
+    ck_assert_int_eq(n_lines, 0);
+    recs_free(&sa);
+    vg_notifier_destroy(a);
+    vg_notifier_destroy(b);
+    nf = NULL;
+    recs_free(&st);
+    recs_free(&sb);
+}
+END_TEST
+
 /* request ids are stable across runs and distinct across requests */
 START_TEST(request_ids_deterministic)
 {
@@ -1189,6 +1287,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, export_import_mid_chain);
     tcase_add_test(tc, damaged_records_refused);
+    tcase_add_test(tc, state_moves_with_its_plant);
     tcase_add_test(tc, request_ids_deterministic);
     suite_add_tcase(s, tc);
     return s;
