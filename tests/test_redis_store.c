@@ -362,10 +362,30 @@ static const struct {
     {S("P1"), S("a\0b")},
     {S("P2"), S("\0")},
     {S("P3"), S("\0\0\0\xff\xfe\r\n*3\r\n$3\r\nSET\r\n")},
-    {S("P4"), S("")},
+    {S("P4"), S(" ")},
     {S("太仓P5"), S("\x01\x00\x02")},
     {S("P{6}"), S("braces in the plant")},
 };
+
+/* A record of length 0 deletes the stored one (a subject with nothing left). */
+START_TEST(an_empty_record_deletes)
+{
+    struct vg_store_handle h = open_store(uri(&srv, ""));
+    struct vg_state_record keep = {S("P1"), S("kept")}, gone = {S("P2"), S("soon gone")};
+    struct vg_state_record both[2] = {keep, gone};
+    save_ok(&h, both, 2, &meta_a);
+    struct vg_state_record del = {S("P2"), "", 0};
+    save_ok(&h, &del, 1, &meta_a);
+    save_ok(&h, &del, 1, &meta_a); /* deleting what is not there is no error */
+    struct got g = {0};
+    struct vg_state_meta meta;
+    load_all(&h, &g, &meta);
+    ck_assert_uint_eq(g.n, 1);
+    ck_assert_mem_eq(g.v[0].plant, "P1", 2);
+    got_fini(&g);
+    vg_store_close(&h);
+}
+END_TEST
 
 START_TEST(binary_values_round_trip)
 {
@@ -744,6 +764,7 @@ static Suite *suite(void)
     tcase_add_test(tc, records_replace_earlier_ones_of_the_same_plant);
     tcase_add_loop_test(tc, keys_are_prefix_hash_tag_state, 0, VG_ARRAY_LEN(layouts));
     tcase_add_test(tc, prefixes_keep_deployments_apart);
+    tcase_add_test(tc, an_empty_record_deletes);
     tcase_add_loop_test(tc, binary_values_round_trip, 0, VG_ARRAY_LEN(binaries));
     tcase_add_test(tc, a_one_mebibyte_value_round_trips);
     tcase_add_test(tc, an_empty_store_loads_nothing_with_a_zero_meta);
