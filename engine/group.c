@@ -397,7 +397,7 @@ int vg_group_export_changed(struct vg_group_stage *gs, vg_snapshot_fn fn, void *
         if (now == *h)
             continue;
         int nl = snprintf(name, sizeof name, "%s%s", VG_GROUP_PREFIX, code);
-        rc = fn(ctx, name, (size_t)nl, b.p, any ? b.n : 0);
+        rc = fn(ctx, name, (size_t)nl, any ? b.p : "", any ? b.n : 0);
         if (rc == VG_OK)
             *h = now;
     }

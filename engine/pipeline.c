@@ -299,7 +299,8 @@ static int ckpt_add(void *ctx, const char *plant, size_t plant_len, const void *
         return VG_ENOMEM;
     c->recs[c->n++] = (struct rec){c->used, plant_len, c->used + plant_len, len};
     memcpy(c->bytes + c->used, plant, plant_len);
-    memcpy(c->bytes + c->used + plant_len, data, len);
+    if (len) /* a deletion may come with no bytes at all */
+        memcpy(c->bytes + c->used + plant_len, data, len);
     c->used += plant_len + len;
     return VG_OK;
 }
