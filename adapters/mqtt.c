@@ -32,7 +32,11 @@
  * orig_len telling the real size) and the plant's topic level into the fill
  * half of a double buffer; poll swaps halves when the drain half is used up
  * and hands out slices of it, so slices stay valid until the next poll and,
- * once both halves have grown, nothing is allocated per message. The queue
+ * once both halves have grown, nothing is allocated per message. Wake-ups:
+ * poll waits only while the queue is empty (queued == 0, under c.lock), so
+ * messageArrived signals the reader only for the message that makes it
+ * non-empty; the reader then takes everything queued, and messages that
+ * arrive while it works are found by its next poll without a signal. The queue
  * is bounded by count (queue=) and bytes (queue_bytes=); when it is full the
  * callback waits on a condition variable, which stops Paho reading the
  * socket: TCP back-pressure to the broker, never a drop. Two escapes keep
@@ -828,10 +832,10 @@ static int source_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_messa
         memcpy(b->bytes + b->used, plant, plant_len);
     b->used += plant_len;
     e->pos = ++s->seq;
-    s->queued++;
-    s->queued_bytes += need;
-    if (s->reader_waiting)
+    /* the reader waits only while queued == 0: only the first message can find it asleep */
+    if (s->queued++ == 0 && s->reader_waiting)
         pthread_cond_signal(&s->data);
+    s->queued_bytes += need;
     pthread_mutex_unlock(&s->c.lock);
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
@@ -1127,10 +1131,13 @@ static int source_poll(struct vg_source *s, struct vg_msg *msgs, int cap, int ti
     struct qbuf *d = &s->buf[!s->fill];
     if (s->head == d->n) {
         struct qbuf *f = &s->buf[s->fill];
-        if (f->n == 0 && timeout_ms != 0 && !s->err_code) {
+        /* the drain half is used up, so queued == 0 exactly when the fill half is empty:
+         * the condition source_arrived signals on. Every wake-up (a signal, a timeout, a
+         * spurious one) tests it again under the lock, so no arrival goes unseen. */
+        if (s->queued == 0 && timeout_ms != 0 && !s->err_code) {
             int64_t until = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
             s->reader_waiting = true;
-            while (f->n == 0 && !s->err_code && !s->closing && (until < 0 || mono_ms() < until))
+            while (s->queued == 0 && !s->err_code && !s->closing && (until < 0 || mono_ms() < until))
                 cond_wait_until(&s->data, &s->c.lock, until);
             s->reader_waiting = false;
         }
