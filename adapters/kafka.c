@@ -43,6 +43,12 @@
  * assign/unassign) both work. A lost assignment (session timed out) skips
  * revoking: the partitions may already be someone else's, and a checkpoint
  * would overwrite their state. On close the listener is not called.
+ * The protocol (eager or cooperative) comes from rd_kafka_rebalance_protocol,
+ * which answers NULL once the group handle has terminated, e.g. when
+ * rd_kafka_consumer_close serves a revoke queued before that (seen with two
+ * instances of a group stopping at once): then the last answer holds (at
+ * first the configured assignors', which all have one protocol), and an
+ * assign or unassign refused while closing is no failure.
  * owns(plant) applies the producers' partitioner (librdkafka's
  * rd_kafka_msg_partitioner_murmur2 / _consistent, which never touch their
  * topic argument) to the plant id for each subscribed topic's partition
@@ -372,6 +378,7 @@ struct vg_source {
     pthread_mutex_t lock;            /* topics[].partition_cnt, parts[].owned and the parts arrays */
     struct vg_source_events ev;
     bool has_ev, closing;
+    bool coop;                       /* the last rebalance protocol seen is COOPERATIVE */
     int fail_code;                   /* a fatal error seen in a callback: poll returns it */
     char fail_msg[512];
     int64_t last_warn;
@@ -500,11 +507,24 @@ static void unown_all(struct vg_source *s)
         s->marks[i].n = 0;
 }
 
+/*
+ * Cooperative (incremental assign/unassign) or eager? rd_kafka_rebalance_protocol
+ * is NULL once the group handle has terminated (a revoke served by
+ * rd_kafka_consumer_close after that): then the last answer.
+ */
+static bool cooperative(struct vg_source *s, rd_kafka_t *rk)
+{
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    if (proto && strcmp(proto, "NONE"))
+        s->coop = !strcmp(proto, "COOPERATIVE");
+    return s->coop;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts,
                          void *opaque)
 {
     struct vg_source *s = opaque;
-    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+    bool coop = cooperative(s, rk);
     bool tell = s->has_ev && !s->closing;
     rd_kafka_error_t *xe = NULL;
     rd_kafka_resp_err_t ae = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -531,10 +551,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
         if (e != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
             warn(s, "consumer group error", rd_kafka_err2str(e));
     }
+    /* closing: the group may be gone already, and nothing polls again */
     if (xe) {
-        fail(s, VG_EIO, "cannot take the partitions the group gave: %s", rd_kafka_error_string(xe));
+        if (!s->closing)
+            fail(s, VG_EIO, "cannot take the partitions the group gave: %s", rd_kafka_error_string(xe));
         rd_kafka_error_destroy(xe);
-    } else if (ae) {
+    } else if (ae && !s->closing) {
         fail(s, VG_EIO, "cannot take the partitions the group gave: %s", rd_kafka_err2str(ae));
     }
     if (tell)
@@ -802,7 +824,9 @@ static void src_close(struct vg_source *s)
     if (!s)
         return;
     release_held(s);
+    /* the pipeline that registered the listener may be gone: rebalances from here on are not told */
     s->closing = true;
+    s->has_ev = false;
     if (s->c.rk) {
         rd_kafka_consumer_close(s->c.rk);
         if (s->q)
@@ -912,6 +936,11 @@ static int src_open(const char *uri, struct vg_source **out, struct vg_error *er
         (rc = passthrough(conf, &u, reserved, err)) < 0 ||   /* after the defaults: rdkafka.* wins */
         (rc = vg_uri_finish(&u, SOURCE_OPTS, err)) < 0)
         goto fail;
+    /* until the group says (rebalance_cb): cooperative-sticky is the one cooperative assignor */
+    char strategy[256];
+    size_t strategy_len = sizeof strategy;
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &strategy_len) == RD_KAFKA_CONF_OK)
+        s->coop = strstr(strategy, "cooperative") != NULL;
     if (!(s->held = calloc((size_t)s->batch, sizeof *s->held))) {
         rc = vg_error_set(err, VG_ENOMEM, "out of memory");
         goto fail;
