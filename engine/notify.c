@@ -219,11 +219,11 @@ static void tab_del(struct table *t, struct slot *sl)
     tab_del_at(t, (uint32_t)(sl - t->s));
 }
 
-/* Remove every slot for which @p expired holds. */
-static void tab_sweep(struct table *t, bool (*expired)(const struct slot *, vg_ts), vg_ts now)
+/* Remove every slot for which @p gone(slot, @p ctx) holds. */
+static void tab_sweep(struct table *t, bool (*gone)(const struct slot *, const void *ctx), const void *ctx)
 {
     for (uint32_t i = 0; i < t->cap;) {
-        if (t->s[i].used && expired(&t->s[i], now))
+        if (t->s[i].used && gone(&t->s[i], ctx))
             tab_del_at(t, i); /* re-check i: a later entry may have moved into it */
         else
             i++;
@@ -1149,9 +1149,16 @@ static void chain_due(struct vg_notifier *n, vg_ts at, uint64_t id, uint32_t mas
     run_event(n, &ev, emit, ctx);
 }
 
-static bool throttle_expired(const struct slot *s, vg_ts now) { return s->t2 <= now; }
-static bool daily_expired(const struct slot *s, vg_ts now) { return (int64_t)s->t1 < local_day(now); }
-static bool ack_expired(const struct slot *s, vg_ts now) { return s->t1 + VG_NOTIFY_ACK_MEMORY_MS < now; }
+/* Sweep predicates: ctx is the clock (a vg_ts). */
+static bool throttle_expired(const struct slot *s, const void *now) { return s->t2 <= *(const vg_ts *)now; }
+static bool daily_expired(const struct slot *s, const void *now)
+{
+    return (int64_t)s->t1 < local_day(*(const vg_ts *)now);
+}
+static bool ack_expired(const struct slot *s, const void *now)
+{
+    return s->t1 + VG_NOTIFY_ACK_MEMORY_MS < *(const vg_ts *)now;
+}
 
 static void clock_start(struct vg_notifier *n, vg_ts t)
 {
@@ -1196,9 +1203,9 @@ void vg_notifier_advance(struct vg_notifier *n, vg_ts now, vg_sms_fn emit, void 
     }
     n->now = now;
     if (now >= n->next_sweep) {
-        tab_sweep(&n->throttle, throttle_expired, now);
-        tab_sweep(&n->daily, daily_expired, now);
-        tab_sweep(&n->acks, ack_expired, now);
+        tab_sweep(&n->throttle, throttle_expired, &now);
+        tab_sweep(&n->daily, daily_expired, &now);
+        tab_sweep(&n->acks, ack_expired, &now);
         n->next_sweep = now + SWEEP_MS;
     }
 }
@@ -1396,77 +1403,11 @@ static uint32_t live_owner(struct vg_notifier *n, const struct live *L)
     return L->group ? name_id(n, 'r', L->region, strlen(L->region)) : name_id(n, 'p', L->plant, strlen(L->plant));
 }
 
-static void drop_slots(struct table *t, const bool *keep)
+/* Sweep predicate: ctx is the claim's keep[] (per name index). */
+static bool not_kept(const struct slot *s, const void *keep)
 {
-    for (uint32_t i = 0; i < t->cap;) {
-        if (t->s[i].used && t->s[i].owner && !keep[t->s[i].owner - 1])
-            tab_del_at(t, i);
-        else
-            i++;
-    }
+    return s->owner && !((const bool *)keep)[s->owner - 1];
 }
-
-void vg_notifier_claim(struct vg_notifier *n)
-{
-    if (!n->owns)
-        return;
-    vg_strmap_fini(&n->served);
-    for (uint32_t i = 0; n->reg && i < n->reg->n_plants; i++) {
-        const struct vg_plant *p = &n->reg->plants[i];
-        if (!n->owns(n->owns_ctx, p->id, strlen(p->id)))
-            continue;
-        serve(n, &p->contacts);
-        for (size_t len = p->region ? strlen(p->region) : 0; len > 0; len--) {
-            const struct vg_region *rg = region_find(n, p->region, len);
-            if (rg)
-                serve(n, &rg->contacts);
-        }
-    }
-    bool *keep = calloc(n->n_names + 1, sizeof *keep);
-    if (!keep)
-        abort();
-    for (uint32_t i = 0; i < n->n_names; i++)
-        keep[i] = name_owned(n, i);
-    for (uint32_t i = 0; i < n->n_live; i++)
-        if (n->live[i].in_use && !keep[live_owner(n, &n->live[i]) - 1])
-            live_free(n, &n->live[i]); /* its chain entries find nothing */
-    drop_slots(&n->throttle, keep);
-    drop_slots(&n->daily, keep);
-    for (uint32_t i = 0; i < n->n_q; i++)
-        if (n->q[i].in_use && !keep[name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)) - 1])
-            queue_free(n, &n->q[i]);
-    for (uint32_t i = 0; i < n->n_names; i++) {
-        if (!keep[i])
-            n->names[i].written = 0; /* the next owner writes it */
-        n->names[i].held = false;
-    }
-    free(keep);
-    /* what is left here is newer than any stored record of it */
-    for (uint32_t i = 0; i < n->n_live; i++)
-        if (n->live[i].in_use)
-            n->names[live_owner(n, &n->live[i]) - 1].held = true;
-    const struct table *tabs[2] = {&n->throttle, &n->daily};
-    for (int t = 0; t < 2; t++)
-        for (uint32_t i = 0; i < tabs[t]->cap; i++)
-            if (tabs[t]->s[i].used && tabs[t]->s[i].owner)
-                n->names[tabs[t]->s[i].owner - 1].held = true;
-    for (uint32_t i = 0; i < n->n_q; i++)
-        if (n->q[i].in_use)
-            n->names[name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)) - 1].held = true;
-}
-
-bool vg_notifier_owns(struct vg_notifier *n, const struct vg_alert *a)
-{
-    if (!n->owns)
-        return true;
-    if (a->flags & VG_ALERT_F_GROUP) {
-        const char *r = a->region ? a->region : "";
-        return name_owned(n, name_id(n, 'r', r, strlen(r)) - 1);
-    }
-    return n->owns(n->owns_ctx, a->plant, a->plant_len);
-}
-
-/* ---- checkpoint records --------------------------------------------------- */
 
 /* One piece of state and the name whose record holds it, for sorting. */
 struct piece {
@@ -1487,6 +1428,107 @@ static int piece_cmp(const void *x, const void *y)
         return a->sec < b->sec ? -1 : 1;
     return a->key < b->key ? -1 : a->key > b->key;
 }
+
+static void add_piece(struct piece **v, uint32_t *np, uint32_t *cap, struct piece pc)
+{
+    if (*np == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*np)++] = pc;
+}
+
+static uint32_t alert_owner(struct vg_notifier *n, const struct vg_alert *a)
+{
+    const char *r = a->region ? a->region : "";
+    return a->flags & VG_ALERT_F_GROUP ? name_id(n, 'r', r, strlen(r)) : name_id(n, 'p', a->plant, a->plant_len);
+}
+
+/*
+ * Every piece of state, and the @p queued alerts, with the name whose record
+ * holds it (names are made as needed, so every name of what is here exists
+ * afterwards). @returns the pieces (malloc'd, caller frees), @p *np of them.
+ */
+static struct piece *gather(struct vg_notifier *n, const struct vg_alert *const *queued, uint32_t n_queued,
+                            uint32_t *np)
+{
+    struct piece *v = NULL;
+    uint32_t cap = 0;
+    *np = 0;
+    for (uint32_t i = 0; i < n->n_live; i++)
+        if (n->live[i].in_use)
+            add_piece(&v, np, &cap, (struct piece){live_owner(n, &n->live[i]), SEC_LIVE, n->live[i].id, &n->live[i]});
+    const struct table *tabs[3] = {&n->throttle, &n->daily, &n->acks};
+    static const uint32_t secs[3] = {SEC_THROTTLE, SEC_DAILY, SEC_ACK};
+    for (int t = 0; t < 3; t++)
+        for (uint32_t i = 0; i < tabs[t]->cap; i++)
+            if (tabs[t]->s[i].used && tabs[t]->s[i].owner)
+                add_piece(&v, np, &cap, (struct piece){tabs[t]->s[i].owner, secs[t], tabs[t]->s[i].key,
+                                                       &tabs[t]->s[i]});
+    for (uint32_t i = 0; i < n->n_q; i++)
+        if (n->q[i].in_use)
+            add_piece(&v, np, &cap, (struct piece){name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)), SEC_QUEUE,
+                                                   0, &n->q[i]});
+    for (uint32_t i = 0; i < n_queued; i++)
+        add_piece(&v, np, &cap, (struct piece){alert_owner(n, queued[i]), SEC_QUEUED,
+                                               (uint64_t)queued[i]->at << 20 | i, queued[i]});
+    return v;
+}
+
+void vg_notifier_claim(struct vg_notifier *n)
+{
+    if (!n->owns)
+        return;
+    vg_strmap_fini(&n->served);
+    for (uint32_t i = 0; n->reg && i < n->reg->n_plants; i++) {
+        const struct vg_plant *p = &n->reg->plants[i];
+        if (!n->owns(n->owns_ctx, p->id, strlen(p->id)))
+            continue;
+        serve(n, &p->contacts);
+        for (size_t len = p->region ? strlen(p->region) : 0; len > 0; len--) {
+            const struct vg_region *rg = region_find(n, p->region, len);
+            if (rg)
+                serve(n, &rg->contacts);
+        }
+    }
+    uint32_t np;
+    struct piece *v = gather(n, NULL, 0, &np); /* first: names for all that is here */
+    bool *keep = calloc(n->n_names + 1, sizeof *keep);
+    if (!keep)
+        abort();
+    for (uint32_t i = 0; i < n->n_names; i++)
+        keep[i] = name_owned(n, i);
+    for (uint32_t i = 0; i < np; i++) {
+        if (keep[v[i].owner - 1])
+            continue;
+        if (v[i].sec == SEC_LIVE)
+            live_free(n, (struct live *)v[i].p); /* its chain entries find nothing */
+        else if (v[i].sec == SEC_QUEUE)
+            queue_free(n, (struct queue *)v[i].p);
+    }
+    tab_sweep(&n->throttle, not_kept, keep);
+    tab_sweep(&n->daily, not_kept, keep);
+    for (uint32_t i = 0; i < n->n_names; i++) {
+        if (!keep[i])
+            n->names[i].written = 0; /* the next owner writes it */
+        n->names[i].held = false;
+    }
+    /* what is left here is newer than any stored record of it (remembered acks merge) */
+    for (uint32_t i = 0; i < np; i++)
+        if (keep[v[i].owner - 1] && v[i].sec != SEC_ACK)
+            n->names[v[i].owner - 1].held = true;
+    free(keep);
+    free(v);
+}
+
+bool vg_notifier_owns(struct vg_notifier *n, const struct vg_alert *a)
+{
+    if (!n->owns)
+        return true;
+    return name_owned(n, alert_owner(n, a) - 1);
+}
+
+/* ---- checkpoint records --------------------------------------------------- */
 
 static void b_slot(struct buf *b, const struct slot *s)
 {
@@ -1547,40 +1589,11 @@ static void b_alert(struct buf *b, const struct vg_notifier *n, const struct vg_
     b_put(b, &c, sizeof c);
 }
 
-static void add_piece(struct piece **v, uint32_t *np, uint32_t *cap, struct piece pc)
-{
-    if (*np == *cap) {
-        *cap = *cap ? *cap * 2 : 256;
-        *v = xrealloc(*v, *cap * sizeof **v);
-    }
-    (*v)[(*np)++] = pc;
-}
-
 int vg_notifier_export_changed(struct vg_notifier *n, const struct vg_alert *const *queued, uint32_t n_queued,
                                vg_snapshot_fn fn, void *ctx)
 {
-    struct piece *v = NULL;
-    uint32_t np = 0, cap = 0;
-    for (uint32_t i = 0; i < n->n_live; i++)
-        if (n->live[i].in_use)
-            add_piece(&v, &np, &cap, (struct piece){live_owner(n, &n->live[i]), SEC_LIVE, n->live[i].id, &n->live[i]});
-    const struct table *tabs[3] = {&n->throttle, &n->daily, &n->acks};
-    static const uint32_t secs[3] = {SEC_THROTTLE, SEC_DAILY, SEC_ACK};
-    for (int t = 0; t < 3; t++)
-        for (uint32_t i = 0; i < tabs[t]->cap; i++)
-            if (tabs[t]->s[i].used && tabs[t]->s[i].owner)
-                add_piece(&v, &np, &cap, (struct piece){tabs[t]->s[i].owner, secs[t], tabs[t]->s[i].key,
-                                                        &tabs[t]->s[i]});
-    for (uint32_t i = 0; i < n->n_q; i++)
-        if (n->q[i].in_use)
-            add_piece(&v, &np, &cap, (struct piece){name_id(n, 'n', n->q[i].to, strlen(n->q[i].to)), SEC_QUEUE,
-                                                    0, &n->q[i]});
-    for (uint32_t i = 0; i < n_queued; i++) {
-        const struct vg_alert *a = queued[i];
-        const char *r = a->region ? a->region : "";
-        uint32_t owner = a->flags & VG_ALERT_F_GROUP ? name_id(n, 'r', r, strlen(r)) : name_id(n, 'p', a->plant, a->plant_len);
-        add_piece(&v, &np, &cap, (struct piece){owner, SEC_QUEUED, (uint64_t)a->at << 20 | i, a});
-    }
+    uint32_t np;
+    struct piece *v = gather(n, queued, n_queued, &np);
     if (np)
         qsort(v, np, sizeof *v, piece_cmp);
     bool *has = calloc(n->n_names + 1, sizeof *has);

@@ -936,8 +936,11 @@ static int rec_put(void *ctx, const char *name, size_t name_len, const void *dat
         rs->n++;
     }
     free(rs->data[i]);
-    rs->data[i] = len ? malloc(len) : NULL; /* len 0: deleted */
-    memcpy(rs->data[i] ? rs->data[i] : (char[1]){0}, data, len);
+    rs->data[i] = NULL; /* len 0: deleted */
+    if (len) {
+        rs->data[i] = malloc(len);
+        memcpy(rs->data[i], data, len);
+    }
     rs->len[i] = len;
     return VG_OK;
 }
@@ -1199,6 +1202,20 @@ START_TEST(state_moves_with_its_plant)
     ck_assert_int_eq(n_lines, 0);
     recs_free(&sa);
     vg_notifier_destroy(a);
+
+    /* a notifier that never wrote a record keeps what it still owns after a claim */
+    clear_lines();
+    nf = make(0, 480);
+    vg_notifier_set_owner(nf, owns_listed, (void *)"P1,P2");
+    feed(alert("chain", "P1", "NH3-01", F, YELLOW, 3, D0, D0));
+    feed(alert("chain", "P2", "NH3-02", F, YELLOW, 3, D0 + M, D0 + M));
+    vg_notifier_set_owner(nf, owns_listed, (void *)"P1");
+    vg_notifier_claim(nf);
+    int fired = n_lines;
+    advance(D0 + 40 * M);
+    ck_assert_int_eq(n_lines - fired, 2); /* P1's two township officers; P2's step is not ours */
+    ck_assert_str_eq(field(fired, "role"), "township_officer");
+    vg_notifier_destroy(nf);
     vg_notifier_destroy(b);
     nf = NULL;
     recs_free(&st);
