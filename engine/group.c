@@ -321,22 +321,20 @@ static bool region_idle(const struct region *r)
  */
 static bool region_record(const struct vg_group_stage *gs, const char *code, struct gbuf *b)
 {
+    if (!vg_group_holds(gs, code))
+        return false;
     uint32_t version = 2, n = 0;
     uint64_t fp = ruleset_fingerprint(gs->rs);
     const char *anchor = "";
-    bool busy = false;
     for (uint32_t i = 0; i < gs->n_region; i++)
         if (!strcmp(gs->region[i].code, code)) {
             n++;
-            busy |= !region_idle(&gs->region[i]);
             anchor = gs->region[i].anchor;
         }
     char c[32];
     uint32_t np = 0;
     for (uint32_t i = 0; i < gs->n_pend; i++)
         np += pending_code(gs, &gs->pend[i], c, sizeof c) && !strcmp(c, code);
-    if (!busy && !np)
-        return false;
     uint16_t al = (uint16_t)strlen(anchor);
     gput(b, "VGGR", 4);
     gput(b, &version, sizeof version);

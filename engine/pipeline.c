@@ -673,35 +673,27 @@ static bool is_prefixed(const char *name, size_t len, const char *prefix)
 }
 
 /*
- * One record of the output stages (group regions, notifier names); false if
- * @p name is not one. Records of subjects another instance owns are left.
+ * Load one record of the output stages (a group region, a notifier name).
+ * Records of subjects another instance owns are left; "~group" and "~notify"
+ * (one record per prefix, before format 2 of these) too: they start afresh.
+ * @returns 0 or the stage's error (in @p err).
  */
-static bool output_import(struct run *r, const char *name, size_t len, const void *data, size_t dlen, int *rc,
-                          struct vg_error *err)
+static int output_import(struct run *r, const char *name, size_t len, const void *data, size_t dlen,
+                         struct vg_error *err)
 {
     const struct vg_source_handle *in = r->cfg->input;
-    *rc = VG_OK;
-    if (is_prefixed(name, len, VG_GROUP_PREFIX)) {
+    if (r->group && is_prefixed(name, len, VG_GROUP_PREFIX)) {
         char code[64], anchor[65];
         snprintf(code, sizeof code, "%.*s", (int)(len - strlen(VG_GROUP_PREFIX)), name + strlen(VG_GROUP_PREFIX));
-        if (!r->group)
-            return true;
-        if ((*rc = vg_group_record_anchor(r->group, data, dlen, anchor, sizeof anchor)) < 0) {
-            vg_error_set(err, VG_EINVAL, "%.*s: not a vigil group-stage record", (int)len, name);
-            return true;
-        }
+        if (vg_group_record_anchor(r->group, data, dlen, anchor, sizeof anchor) < 0)
+            return vg_error_set(err, VG_EINVAL, "%.*s: not a vigil group-stage record", (int)len, name);
         if (in->ops->owns && (!*anchor || !in->ops->owns(in->src, anchor, strlen(anchor))))
-            return true; /* another instance's region */
-        *rc = vg_group_import_region(r->group, code, data, dlen, err);
-        return true;
+            return VG_OK; /* another instance's region */
+        return vg_group_import_region(r->group, code, data, dlen, err);
     }
-    if (is_prefixed(name, len, VG_NOTIFY_PREFIX) && len > 3 && name[3] == ':') {
-        if (r->notifier)
-            *rc = vg_notifier_import_record(r->notifier, name, len, data, dlen, notify_requeue, r, err);
-        return true;
-    }
-    /* "~group" and "~notify": one record per prefix, before format 2 of these; they start afresh */
-    return len && name[0] == '~';
+    if (r->notifier && is_prefixed(name, len, VG_NOTIFY_PREFIX) && len > 3 && name[3] == ':')
+        return vg_notifier_import_record(r->notifier, name, len, data, dlen, notify_requeue, r, err);
+    return VG_OK;
 }
 
 /* Alerts queued for the notifier whose subject another instance owns now: theirs to judge. */
@@ -746,9 +738,7 @@ static void output_claim(struct run *r)
             if (is_prefixed(name, len, VG_GROUP_PREFIX) != (pass == 0))
                 continue;
             struct vg_error err = {0};
-            int rc;
-            output_import(r, name, len, c->bytes + c->recs[i].data, c->recs[i].len, &rc, &err);
-            if (rc < 0)
+            if (output_import(r, name, len, c->bytes + c->recs[i].data, c->recs[i].len, &err) < 0)
                 fprintf(stderr, "vigil: loading %.*s after a rebalance: %s (it starts afresh)\n", (int)len,
                         name, err.msg);
         }
@@ -1180,18 +1170,27 @@ static struct stream_pos *stream_find(struct stream_pos **v, uint32_t *n, uint32
 }
 
 /*
- * A message of a stream the stored state covers up to some position: read
- * again after a restart or a rebalance whose commit did not reach the group.
- * @returns the samples the state lacks (in @p *out, @p *k of them), or false
- * if it has them all. Without a position for the stream every sample is new.
+ * The stored position of @p m's stream if @p m comes before it: read again
+ * after a restart or a rebalance whose commit did not reach the group. NULL:
+ * a message the stored state has not seen.
+ */
+static const struct stream_pos *read_before(struct run *r, const struct vg_msg *m)
+{
+    const struct stream_pos *a = r->n_applied && m->stream >= 0
+                                 ? stream_find(&r->applied, &r->n_applied, &r->cap_applied, m->stream, false)
+                                 : NULL;
+    return a && m->pos < a->next ? a : NULL;
+}
+
+/*
+ * @returns the samples of @p m the stored state lacks (in @p *samples, @p *k
+ * of them), or false if it has them all.
  */
 static bool replay_filter(struct reader *rd, const struct vg_msg *m, const struct vg_sample **samples, unsigned *k)
 {
     struct run *r = rd->run;
-    const struct stream_pos *a = r->n_applied && m->stream >= 0
-                                 ? stream_find(&r->applied, &r->n_applied, &r->cap_applied, m->stream, false)
-                                 : NULL;
-    if (!a || m->pos >= a->next)
+    const struct stream_pos *a = read_before(r, m);
+    if (!a)
         return true;
     /* read before that checkpoint: applied, unless it was still held back (later than its clock) */
     unsigned n = 0;
@@ -1284,9 +1283,7 @@ static int read_all(struct reader *rd, struct vg_pipeline_stats *st, struct vg_e
             }
             vg_json_parser_plant(rd->jp, m->plant, m->plant_len);
             if (vg_json_parse(rd->jp, m->data, m->len, &samples, &k, &rej) < 0) {
-                const struct stream_pos *a = r->n_applied && m->stream >= 0
-                    ? stream_find(&r->applied, &r->n_applied, &r->cap_applied, m->stream, false) : NULL;
-                if (a && m->pos < a->next) {
+                if (read_before(r, m)) {
                     r->replayed++; /* dead-lettered when it was first read */
                     continue;
                 }
@@ -1398,9 +1395,7 @@ static int restore_one(void *ctx, const char *plant, size_t plant_len, const voi
     if (plant_len && plant[0] == '~') {
         if (rc->defer) /* the output thread's to apply */
             return ckpt_add(rc->defer, plant, plant_len, data, len);
-        int irc;
-        output_import(r, plant, plant_len, data, len, &irc, rc->err);
-        return irc;
+        return output_import(r, plant, plant_len, data, len, rc->err);
     }
     struct worker *w = &r->w[vg_shard_route(plant, plant_len, (uint32_t)r->nw)];
     const struct vg_source_handle *in = r->cfg->input;
@@ -1437,6 +1432,37 @@ static int restore(struct run *r, struct vg_pipeline_stats *st, struct vg_error 
 
 /* ---- consumer-group rebalances (source events) ---------------------------- */
 
+/*
+ * The reader waits on its bell until @p done(r, arg) holds, or until wall
+ * time @p until (VG_TS_MAX: no bound). @returns whether it holds.
+ */
+static bool reader_await(struct run *r, bool (*done)(struct run *r, uint64_t arg), uint64_t arg, vg_ts until)
+{
+    for (;;) {
+        uint32_t seen = vg_bell_read(&r->reader_bell);
+        if (done(r, arg))
+            return true;
+        if (vg_clock_wall_ms() >= until)
+            return false;
+        vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
+    }
+}
+
+static bool is_durable(struct run *r, uint64_t k)
+{
+    return atomic_load_explicit(&r->durable, memory_order_acquire) >= k;
+}
+
+static bool is_parked(struct run *r, uint64_t worker)
+{
+    return atomic_load_explicit(&r->w[worker].paused, memory_order_acquire);
+}
+
+static bool is_claimed(struct run *r, uint64_t k)
+{
+    return atomic_load_explicit(&r->claim_done, memory_order_acquire) == k;
+}
+
 /* Partitions are leaving: a checkpoint, and wait until it is durable and committed. */
 static void on_revoking(void *ctx)
 {
@@ -1445,13 +1471,7 @@ static void on_revoking(void *ctx)
         return;
     checkpoint(r); /* held messages are not in it: their offsets are not committed */
     uint64_t k = r->ckpt_next - 1;
-    vg_ts give_up = vg_clock_wall_ms() + 30000;
-    while (atomic_load_explicit(&r->durable, memory_order_acquire) < k && vg_clock_wall_ms() < give_up) {
-        uint32_t seen = vg_bell_read(&r->reader_bell);
-        if (atomic_load_explicit(&r->durable, memory_order_acquire) < k)
-            vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
-    }
-    if (atomic_load_explicit(&r->durable, memory_order_acquire) < k)
+    if (!reader_await(r, is_durable, k, vg_clock_wall_ms() + 30000))
         fprintf(stderr, "vigil: partitions revoked before checkpoint %llu was saved; the next owner "
                 "replays from the last committed offsets\n", (unsigned long long)k);
     commit_durable(r);
@@ -1465,7 +1485,6 @@ static void on_revoking(void *ctx)
     r->n_read_pos = r->last_pos = 0; /* whoever reads them next starts from the committed offsets */
 }
 
-
 /* The plants this instance owns changed: park the workers, apply it, load what was gained. */
 static void on_assigned(void *ctx)
 {
@@ -1477,11 +1496,7 @@ static void on_assigned(void *ctx)
         in_send(r, w, VG_BATCH_PAUSE);
     }
     for (int i = 0; i < r->nw; i++)
-        while (!atomic_load_explicit(&r->w[i].paused, memory_order_acquire)) {
-            uint32_t seen = vg_bell_read(&r->reader_bell);
-            if (!atomic_load_explicit(&r->w[i].paused, memory_order_acquire))
-                vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
-        }
+        reader_await(r, is_parked, (uint64_t)i, VG_TS_MAX);
     /* every worker is parked: the reader owns every shard until it lets them go */
     for (int i = 0; i < r->nw; i++)
         vg_shard_claim(r->w[i].shard);
@@ -1506,11 +1521,7 @@ static void on_assigned(void *ctx)
         uint64_t k = atomic_load_explicit(&r->claim_req, memory_order_relaxed) + 1;
         atomic_store_explicit(&r->claim_req, k, memory_order_release);
         vg_bell_ring(&r->output_bell);
-        while (atomic_load_explicit(&r->claim_done, memory_order_acquire) != k) {
-            uint32_t seen = vg_bell_read(&r->reader_bell);
-            if (atomic_load_explicit(&r->claim_done, memory_order_acquire) != k)
-                vg_bell_wait(&r->reader_bell, seen, WAIT_MS);
-        }
+        reader_await(r, is_claimed, k, VG_TS_MAX);
     }
     for (int i = 0; i < r->nw; i++) {
         atomic_store_explicit(&r->w[i].paused, 0, memory_order_release);
